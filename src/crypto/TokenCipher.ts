@@ -1,0 +1,81 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import { Array as Arr, Effect, Option, Redacted } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import type { EncryptionKey } from "../config/secrets.js"
+import { TokenDecryptionFailed } from "../domain/errors.js"
+
+/** A ciphertext and the id of the key that sealed it (stored in the row's key_id). */
+export interface Sealed {
+  readonly keyId: string
+  readonly bytes: Uint8Array
+}
+
+const VERSION = 1
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const HEADER_BYTES = 1 + IV_BYTES + TAG_BYTES
+
+/**
+ * The associated data binds a ciphertext to what it belongs to and to its key id, so a
+ * ciphertext copied to another row, another field or relabelled with another key fails.
+ */
+const associatedData = (keyId: string, context: ReadonlyArray<string>) =>
+  Buffer.from(["oauth-integrations/v1", keyId, ...context].join("\u0000"), "utf8")
+
+/** The context of a connection's tokens: (user, platform, account) and the field. */
+export const connectionContext = (
+  identity: { readonly userId: string; readonly platform: string; readonly accountId: string },
+  field: "access_token" | "refresh_token"
+): ReadonlyArray<string> => ["connection", identity.userId, identity.platform, identity.accountId, field]
+
+export const makeCipher = (keys: Arr.NonEmptyReadonlyArray<EncryptionKey>) => {
+  const current = Arr.headNonEmpty(keys)
+  const byId = new Map(keys.map((k) => [k.id, k] as const))
+
+  const seal = (plaintext: Redacted.Redacted<string>, context: ReadonlyArray<string>): Sealed => {
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv("aes-256-gcm", Redacted.value(current.key), iv)
+    cipher.setAAD(associatedData(current.id, context))
+    const body = Buffer.concat([cipher.update(Redacted.value(plaintext), "utf8"), cipher.final()])
+    const bytes = Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), body])
+    return { keyId: current.id, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }
+  }
+
+  const open = (sealed: Sealed, context: ReadonlyArray<string>): Effect.Effect<Redacted.Redacted<string>, TokenDecryptionFailed> =>
+    Effect.suspend(() => {
+      const key = byId.get(sealed.keyId)
+      if (key === undefined) return Effect.fail(new TokenDecryptionFailed({ keyId: sealed.keyId, reason: "unknown-key" }))
+      const bytes = Buffer.from(sealed.bytes.buffer, sealed.bytes.byteOffset, sealed.bytes.byteLength)
+      if (bytes.length < HEADER_BYTES || bytes[0] !== VERSION) {
+        return Effect.fail(new TokenDecryptionFailed({ keyId: sealed.keyId, reason: "malformed" }))
+      }
+      return Effect.try({
+        try: () => {
+          const decipher = createDecipheriv("aes-256-gcm", Redacted.value(key.key), bytes.subarray(1, 1 + IV_BYTES))
+          decipher.setAAD(associatedData(sealed.keyId, context))
+          decipher.setAuthTag(bytes.subarray(1 + IV_BYTES, HEADER_BYTES))
+          const plain = Buffer.concat([decipher.update(bytes.subarray(HEADER_BYTES)), decipher.final()])
+          return Redacted.make(plain.toString("utf8"))
+        },
+        catch: () => new TokenDecryptionFailed({ keyId: sealed.keyId, reason: "authentication-failed" })
+      })
+    })
+
+  return {
+    /** The key new ciphertexts are sealed with (the first configured one). */
+    currentKeyId: current.id,
+    /** Whether a key id is among the configured keys (rows under others cannot be read). */
+    knows: (keyId: string) => byId.has(keyId),
+    /** Encrypts with the current key; sealing cannot fail once the key is valid. */
+    seal: (plaintext: Redacted.Redacted<string>, context: ReadonlyArray<string>): Effect.Effect<Sealed> =>
+      Effect.sync(() => seal(plaintext, context)),
+    sealOption: (plaintext: Option.Option<Redacted.Redacted<string>>, context: ReadonlyArray<string>) =>
+      Effect.sync(() => Option.map(plaintext, (p) => seal(p, context))),
+    open
+  } as const
+}
+
+/** AES-256-GCM over the configured keys: the first encrypts, all decrypt (rotation). */
+export class TokenCipher extends Effect.Service<TokenCipher>()("Integrations/TokenCipher", {
+  effect: Effect.map(AppConfig, (config) => makeCipher(config.encryptionKeys))
+}) {}

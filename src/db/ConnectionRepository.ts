@@ -1,0 +1,150 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { connectionContext, type Sealed, TokenCipher } from "../crypto/TokenCipher.js"
+import {
+  Connection,
+  type ConnectionIdentity,
+  type ConnectionStatus,
+  type IssuedTokens,
+  type TokenSet
+} from "../domain/Connection.js"
+import { ConnectionUnreadable, type DatabaseUnavailable } from "../domain/errors.js"
+import { orUnavailable } from "./Database.js"
+
+export interface NewConnection extends ConnectionIdentity {
+  readonly tokens: IssuedTokens
+  readonly providerData: Record<string, unknown>
+}
+
+/** The outcome of a refresh to store; a refresh token only when the platform rotated it. */
+export interface RefreshedTokens extends IssuedTokens {}
+
+const decodeConnections = Schema.decodeUnknown(Schema.Array(Connection))
+const TokenRow = Schema.Struct({
+  keyId: Schema.NullOr(Schema.String),
+  accessToken: Schema.NullOr(Schema.Uint8ArrayFromSelf),
+  refreshToken: Schema.NullOr(Schema.Uint8ArrayFromSelf)
+})
+const decodeTokenRows = Schema.decodeUnknown(Schema.Array(TokenRow))
+
+const columns = `id, user_id, platform, account_id, status, key_id, (refresh_token is not null) as has_refresh_token,
+  token_type, scope, expires_at, provider_data, refresh_failures, last_refresh_error, last_refreshed_at,
+  next_attempt_at, lease_until, created_at, updated_at`
+
+export class ConnectionRepository extends Effect.Service<ConnectionRepository>()("Integrations/ConnectionRepository", {
+  dependencies: [TokenCipher.Default],
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const cipher = yield* TokenCipher
+    const select = sql.literal(columns)
+
+    const many = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) => Effect.flatMap(rows, decodeConnections)
+    const one = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+      Effect.map(many(rows), (found) => Option.fromNullable(found[0]))
+    const exactlyOne = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+      Effect.flatMap(many(rows), (found) => found[0] === undefined ? Effect.dieMessage("statement returned no row") : Effect.succeed(found[0]))
+
+    const seal = (identity: ConnectionIdentity, field: "access_token" | "refresh_token", token: Redacted.Redacted<string>) =>
+      cipher.seal(token, connectionContext(identity, field))
+
+    /**
+     * The refresh token to store beside a new access token: the rotated one when given;
+     * otherwise the stored one, re-sealed under the current key if it was sealed under
+     * another (one key id per row). Must run inside the transaction that holds the row.
+     */
+    const refreshTokenToKeep = (identity: ConnectionIdentity, given: Option.Option<Redacted.Redacted<string>>) =>
+      Effect.gen(function*() {
+        if (Option.isSome(given)) return yield* Effect.map(seal(identity, "refresh_token", given.value), (s) => s.bytes)
+        const rows = yield* sql`select key_id, access_token, refresh_token from oauth_connections
+          where user_id = ${identity.userId} and platform = ${identity.platform} and account_id = ${identity.accountId}
+          for update`.pipe(Effect.flatMap(decodeTokenRows))
+        const row = rows[0]
+        if (row === undefined || row.refreshToken === null || row.keyId === null) return null
+        if (row.keyId === cipher.currentKeyId) return row.refreshToken
+        const context = connectionContext(identity, "refresh_token")
+        return yield* cipher.open({ keyId: row.keyId, bytes: row.refreshToken }, context).pipe(
+          Effect.flatMap((plain) => cipher.seal(plain, context)),
+          Effect.map((s) => s.bytes),
+          // An unreadable old refresh token is dropped rather than kept unreadable beside a readable access token.
+          Effect.orElseSucceed(() => null)
+        )
+      })
+
+    const upsert = (input: NewConnection, now: Date) =>
+      sql.withTransaction(
+        Effect.gen(function*() {
+          const access: Sealed = yield* seal(input, "access_token", input.tokens.accessToken)
+          const refresh = yield* refreshTokenToKeep(input, input.tokens.refreshToken)
+          return yield* exactlyOne(sql`
+            insert into oauth_connections (user_id, platform, account_id, status, access_token, refresh_token, key_id,
+              token_type, scope, expires_at, provider_data, refresh_failures, last_refresh_error, next_attempt_at,
+              lease_until, created_at, updated_at)
+            values (${input.userId}, ${input.platform}, ${input.accountId}, 'active', ${access.bytes}, ${refresh},
+              ${access.keyId}, ${input.tokens.tokenType}, ${input.tokens.scope}, ${input.tokens.expiresAt},
+              ${JSON.stringify(input.providerData)}::jsonb, 0, null, null, null, ${now}, ${now})
+            on conflict (user_id, platform, account_id) do update set
+              status = 'active', access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+              key_id = excluded.key_id, token_type = excluded.token_type, scope = excluded.scope,
+              expires_at = excluded.expires_at, provider_data = excluded.provider_data, refresh_failures = 0,
+              last_refresh_error = null, next_attempt_at = null, lease_until = null, updated_at = ${now}
+            returning ${select}`)
+        })
+      ).pipe(orUnavailable)
+
+    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, now: Date) =>
+      sql.withTransaction(
+        Effect.gen(function*() {
+          const access = yield* seal(connection, "access_token", tokens.accessToken)
+          const refresh = yield* refreshTokenToKeep(connection, tokens.refreshToken)
+          return yield* exactlyOne(sql`
+            update oauth_connections set
+              access_token = ${access.bytes}, refresh_token = ${refresh}, key_id = ${access.keyId},
+              token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
+              expires_at = ${tokens.expiresAt}, status = 'active', refresh_failures = 0, last_refresh_error = null,
+              last_refreshed_at = ${now}, next_attempt_at = null, updated_at = ${now}
+            where id = ${connection.id}
+            returning ${select}`)
+        })
+      ).pipe(orUnavailable)
+
+    const tokens = (connection: Connection): Effect.Effect<TokenSet, ConnectionUnreadable | DatabaseUnavailable> =>
+      Effect.gen(function*() {
+        const rows = yield* sql`select key_id, access_token, refresh_token from oauth_connections where id = ${connection.id}`
+          .pipe(Effect.flatMap(decodeTokenRows), orUnavailable)
+        const row = rows[0]
+        const unreadable = (reason: string) => new ConnectionUnreadable({ platform: connection.platform, reason })
+        if (row === undefined || row.accessToken === null || row.keyId === null) return yield* unreadable("no stored token")
+        const keyId = row.keyId
+        const open = (field: "access_token" | "refresh_token", bytes: Uint8Array) =>
+          cipher.open({ keyId, bytes }, connectionContext(connection, field)).pipe(
+            Effect.mapError((e) => unreadable(e.message))
+          )
+        const accessToken = yield* open("access_token", row.accessToken)
+        const refreshToken = row.refreshToken === null
+          ? Option.none()
+          : Option.some(yield* open("refresh_token", row.refreshToken))
+        return { accessToken, refreshToken }
+      })
+
+    return {
+      upsert,
+      storeRefresh,
+      tokens,
+      findById: (id: string) => one(sql`select ${select} from oauth_connections where id = ${id}`).pipe(orUnavailable),
+      findByUser: (userId: string) =>
+        many(sql`select ${select} from oauth_connections where user_id = ${userId} order by platform, account_id`).pipe(orUnavailable),
+      findByUserAndPlatform: (userId: string, platform: string) =>
+        many(sql`select ${select} from oauth_connections where user_id = ${userId} and platform = ${platform}
+          order by account_id`).pipe(orUnavailable),
+      setStatus: (id: string, status: ConnectionStatus, now: Date, lastError: string | null = null) =>
+        one(sql`update oauth_connections set status = ${status}, last_refresh_error = coalesce(${lastError}, last_refresh_error),
+          updated_at = ${now} where id = ${id} returning ${select}`).pipe(orUnavailable),
+      /** Forgets the tokens of every account of the platform; the rows stay for the audit trail. */
+      disconnect: (userId: string, platform: string, now: Date) =>
+        many(sql`update oauth_connections set status = 'disconnected', access_token = null, refresh_token = null,
+          key_id = null, lease_until = null, next_attempt_at = null, updated_at = ${now}
+          where user_id = ${userId} and platform = ${platform} and status <> 'disconnected'
+          returning ${select}`).pipe(orUnavailable)
+    } as const
+  })
+}) {}

@@ -1,0 +1,73 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Schema } from "effect"
+import { InvalidState, StateExpired } from "../domain/errors.js"
+import { orUnavailable } from "./Database.js"
+
+export const AuthMode = Schema.Literal("redirect", "popup")
+export type AuthMode = typeof AuthMode.Type
+
+export const StoredState = Schema.Struct({
+  stateHash: Schema.Uint8ArrayFromSelf,
+  userId: Schema.String,
+  platform: Schema.String,
+  codeVerifier: Schema.NullOr(Schema.Uint8ArrayFromSelf),
+  keyId: Schema.NullOr(Schema.String),
+  redirectUri: Schema.String,
+  returnTo: Schema.NullOr(Schema.String),
+  mode: AuthMode,
+  expiresAt: Schema.DateFromSelf,
+  consumedAt: Schema.NullOr(Schema.DateFromSelf)
+})
+export type StoredState = typeof StoredState.Type
+
+export interface NewState {
+  readonly stateHash: Uint8Array
+  readonly userId: string
+  readonly platform: string
+  readonly codeVerifier: { readonly keyId: string; readonly bytes: Uint8Array } | null
+  readonly redirectUri: string
+  readonly returnTo: string | null
+  readonly mode: AuthMode
+  readonly expiresAt: Date
+}
+
+const decodeStates = Schema.decodeUnknown(Schema.Array(StoredState))
+
+export class StateRepository extends Effect.Service<StateRepository>()("Integrations/StateRepository", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return {
+      create: (state: NewState, now: Date) =>
+        sql`insert into oauth_states (state_hash, user_id, platform, code_verifier, key_id, redirect_uri, return_to, mode,
+            expires_at, created_at)
+          values (${state.stateHash}, ${state.userId}, ${state.platform}, ${state.codeVerifier?.bytes ?? null},
+            ${state.codeVerifier?.keyId ?? null}, ${state.redirectUri}, ${state.returnTo}, ${state.mode},
+            ${state.expiresAt}, ${now})`.pipe(Effect.asVoid, orUnavailable),
+
+      /**
+       * Marks the state used in one statement, so of concurrent callbacks exactly one gets
+       * it. An expired state is consumed too (and refused), so it can never be retried.
+       */
+      consume: (stateHash: Uint8Array, now: Date) =>
+        Effect.gen(function*() {
+          const taken = yield* sql`update oauth_states set consumed_at = ${now}
+            where state_hash = ${stateHash} and consumed_at is null
+            returning *`.pipe(Effect.flatMap(decodeStates), orUnavailable)
+          const state = taken[0]
+          if (state === undefined) {
+            const known = yield* sql`select 1 from oauth_states where state_hash = ${stateHash}`.pipe(orUnavailable)
+            return yield* new InvalidState({ reason: known.length > 0 ? "replayed" : "unknown" })
+          }
+          if (state.expiresAt.getTime() <= now.getTime()) return yield* new StateExpired()
+          return state
+        }),
+
+      /** Deletes states past their expiry; returns how many. */
+      purgeExpired: (now: Date) =>
+        sql`delete from oauth_states where expires_at < ${now} returning 1`.pipe(
+          Effect.map((rows) => rows.length),
+          orUnavailable
+        )
+    } as const
+  })
+}) {}

@@ -1,0 +1,186 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Logger, Option, Redacted } from "effect"
+import { type ConfigInvalid, load, type Settings } from "../../src/config/AppConfig.js"
+
+const key32 = (fill: number) => Buffer.alloc(32, fill).toString("base64")
+const productionBase = {
+  DEPLOY_ENV: "production",
+  FRONTEND_URL: "https://app.example.com",
+  TOKEN_ENCRYPTION_KEYS: `k1:${key32(1)}`,
+  API_KEYS: "0123456789abcdef0123"
+}
+
+const captured: Array<string> = []
+const captureLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.make(({ message }) => captured.push(String(message)))
+)
+
+const withEnv = (env: Record<string, string>) =>
+  load.pipe(
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.provide(captureLogs)
+  )
+
+const problemsOf = (env: Record<string, string>) =>
+  Effect.map(Effect.flip(withEnv(env)), (e: ConfigInvalid) => e.problems)
+
+describe("configuration", () => {
+  it.effect("starts in development with nothing set, generating secrets it announces once", () =>
+    Effect.gen(function*() {
+      captured.length = 0
+      const settings: Settings = yield* withEnv({})
+      expect(settings.deployEnv).toBe("development")
+      expect(settings.port).toBe(8080)
+      expect(Option.isNone(settings.database.url)).toBe(true)
+      expect(settings.database.embeddedDir).toBe(".data/pg")
+      expect(settings.encryptionKeys).toHaveLength(1)
+      expect(settings.apiKeys).toHaveLength(1)
+      expect(captured.filter((l) => l.includes("TOKEN_ENCRYPTION_KEYS"))).toHaveLength(1)
+      expect(captured.filter((l) => l.includes("API_KEYS"))).toHaveLength(1)
+    }))
+
+  it.effect("accepts the DEPLOY_ENV aliases", () =>
+    Effect.gen(function*() {
+      for (const [alias, env] of [["dev", "development"], ["local", "development"], ["stage", "staging"], ["prod", "production"], ["PRODUCTION", "production"]] as const) {
+        const settings = yield* withEnv({ ...productionBase, DEPLOY_ENV: alias })
+        expect(settings.deployEnv).toBe(env)
+      }
+    }))
+
+  it.effect("refuses an unknown DEPLOY_ENV, naming the variable and the rule", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DEPLOY_ENV: "qa" })
+      expect(problems).toEqual(["DEPLOY_ENV: must be one of development, staging, production (dev, local, stage, prod accepted)"])
+    }))
+
+  it.effect("in production refuses to start without an encryption key or an API key", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DEPLOY_ENV: "production", FRONTEND_URL: "https://app.example.com" })
+      expect(problems).toHaveLength(2)
+      expect(problems[0]).toMatch(/^TOKEN_ENCRYPTION_KEYS: is required outside development/)
+      expect(problems[1]).toMatch(/^API_KEYS: is required outside development/)
+    }))
+
+  it.effect("lists every problem at once, one line each", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        PORT: "http",
+        DATABASE_URL: "mysql://db/x",
+        TOKEN_ENCRYPTION_KEYS: "k1:short",
+        DB_POOL_MAX: "0",
+        DB_CONNECT_TIMEOUT: "soon"
+      })
+      expect(problems).toEqual([
+        "PORT: must be an integer from 0 to 65535",
+        "DATABASE_URL: must start with postgres:// or postgresql://",
+        "DB_POOL_MAX: must be an integer from 1 to 1000",
+        "DB_CONNECT_TIMEOUT: must be a duration such as 30s, 5m, 1h or a number of seconds",
+        "TOKEN_ENCRYPTION_KEYS: key \"k1\" is not valid base64"
+      ])
+    }))
+
+  it.effect("reports rules across variables in the same pass as the others", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DEPLOY_ENV: "production", PORT: "-1", FRONTEND_URL: "http://app.example.com" })
+      expect(problems).toEqual([
+        "FRONTEND_URL: must use https outside development",
+        "PORT: must be an integer from 0 to 65535",
+        "TOKEN_ENCRYPTION_KEYS: is required outside development (kid:base64 of 32 random bytes)",
+        "API_KEYS: is required outside development"
+      ])
+    }))
+
+  it.effect("reads DATABASE_URL, or PLATFORM_DATABASE_URL as its alias, as a secret", () =>
+    Effect.gen(function*() {
+      const direct = yield* withEnv({ DATABASE_URL: "postgres://u:pw@db:5432/app" })
+      const alias = yield* withEnv({ PLATFORM_DATABASE_URL: "postgresql://u:pw@db/app" })
+      expect(Option.map(direct.database.url, Redacted.value)).toEqual(Option.some("postgres://u:pw@db:5432/app"))
+      expect(Option.map(alias.database.url, Redacted.value)).toEqual(Option.some("postgresql://u:pw@db/app"))
+      expect(String(direct.database.url)).not.toContain("pw")
+    }))
+
+  it.effect("refuses a malformed DATABASE_URL without echoing it", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DATABASE_URL: "not a url with secret-pw" })
+      expect(problems).toEqual(["DATABASE_URL: must be a URL such as postgres://user:password@host:5432/database"])
+    }))
+
+  it.effect("checks encryption keys: base64, 32 bytes, key id, duplicates, never echoing a key", () =>
+    Effect.gen(function*() {
+      const cases: Array<[string, string]> = [
+        [`k1:${Buffer.alloc(16, 1).toString("base64")}`, "TOKEN_ENCRYPTION_KEYS: key \"k1\" must decode to 32 bytes (AES-256), got 16"],
+        ["k1:***notbase64***", "TOKEN_ENCRYPTION_KEYS: key \"k1\" is not valid base64"],
+        [key32(1), "TOKEN_ENCRYPTION_KEYS: entry 1 must be kid:base64key"],
+        [`bad id:${key32(1)}`, "TOKEN_ENCRYPTION_KEYS: entry 1: key id must be 1-32 characters of A-Z a-z 0-9 _ . -"],
+        [`k1:${key32(1)},k1:${key32(2)}`, "TOKEN_ENCRYPTION_KEYS: key id \"k1\" appears more than once"]
+      ]
+      for (const [value, expected] of cases) {
+        const problems = yield* problemsOf({ TOKEN_ENCRYPTION_KEYS: value })
+        expect(problems).toEqual([expected])
+        expect(problems.join()).not.toContain(key32(1))
+      }
+    }))
+
+  it.effect("uses the first encryption key to encrypt and keeps the others for decryption", () =>
+    Effect.gen(function*() {
+      const settings = yield* withEnv({ TOKEN_ENCRYPTION_KEYS: `new:${key32(2)}, old:${key32(1)}` })
+      expect(settings.encryptionKeys.map((k) => k.id)).toEqual(["new", "old"])
+      expect(Buffer.from(Redacted.value(settings.encryptionKeys[0].key))).toEqual(Buffer.alloc(32, 2))
+    }))
+
+  it.effect("refuses API keys shorter than 16 characters without printing them", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ API_KEYS: "0123456789abcdef0123,tiny-key" })
+      expect(problems).toEqual(["API_KEYS: entry 2 is shorter than 16 characters"])
+    }))
+
+  it.effect("never prints a configured secret", () =>
+    Effect.gen(function*() {
+      captured.length = 0
+      yield* withEnv({ API_KEYS: "configured-key-0123456789", TOKEN_ENCRYPTION_KEYS: `k1:${key32(7)}` })
+      expect(captured.join("\n")).not.toContain("configured-key-0123456789")
+      expect(captured.join("\n")).not.toContain(key32(7))
+      expect(captured).toEqual([])
+    }))
+
+  it.effect("requires FRONTEND_URL over https outside development", () =>
+    Effect.gen(function*() {
+      const missing = yield* problemsOf({ ...productionBase, FRONTEND_URL: "" })
+      expect(missing).toEqual(["FRONTEND_URL: must be an absolute http(s) URL"])
+      const { FRONTEND_URL: _, ...withoutFrontend } = productionBase
+      expect(yield* problemsOf(withoutFrontend)).toEqual(["FRONTEND_URL: is required outside development"])
+      expect(yield* problemsOf({ ...productionBase, FRONTEND_URL: "http://app.example.com" })).toEqual([
+        "FRONTEND_URL: must use https outside development"
+      ])
+    }))
+
+  it.effect("reads OAUTH_ALLOWED_ORIGINS as origins only", () =>
+    Effect.gen(function*() {
+      const settings = yield* withEnv({ OAUTH_ALLOWED_ORIGINS: "https://a.example.com, http://localhost:5173" })
+      expect(settings.allowedOrigins).toEqual(["https://a.example.com", "http://localhost:5173"])
+      expect(yield* problemsOf({ OAUTH_ALLOWED_ORIGINS: "https://a.example.com/path" })).toEqual([
+        "OAUTH_ALLOWED_ORIGINS: \"https://a.example.com/path\" must be an origin: scheme, host and optional port, nothing else"
+      ])
+    }))
+
+  it.effect("maps the pool settings, with the defaults of the original service", () =>
+    Effect.gen(function*() {
+      const defaults = yield* withEnv({})
+      expect(defaults.database.pool.maxConnections).toBe(20)
+      expect(Duration.toSeconds(defaults.database.pool.connectTimeout)).toBe(30)
+      expect(Duration.toSeconds(defaults.database.pool.connectionTtl)).toBe(3600)
+      const set = yield* withEnv({ DB_POOL_MAX: "5", DB_CONNECT_TIMEOUT: "2s", DB_IDLE_TIMEOUT: "1m", DB_CONNECTION_TTL: "600" })
+      expect(set.database.pool.maxConnections).toBe(5)
+      expect(Duration.toMillis(set.database.pool.connectTimeout)).toBe(2000)
+      expect(Duration.toSeconds(set.database.pool.idleTimeout)).toBe(60)
+      expect(Duration.toSeconds(set.database.pool.connectionTtl)).toBe(600)
+    }))
+
+  it.effect("listens on 127.0.0.1 in development and on every interface elsewhere unless HOST says", () =>
+    Effect.gen(function*() {
+      expect((yield* withEnv({})).host).toBe("127.0.0.1")
+      expect((yield* withEnv(productionBase)).host).toBe("0.0.0.0")
+      expect((yield* withEnv({ ...productionBase, HOST: "10.0.0.5" })).host).toBe("10.0.0.5")
+    }))
+})

@@ -1,0 +1,32 @@
+import { randomBytes } from "node:crypto"
+import { Duration, Layer, LogLevel, Option, Redacted } from "effect"
+import { AppConfig, type Settings } from "../../src/config/AppConfig.js"
+import type { EncryptionKey } from "../../src/config/secrets.js"
+
+export const randomKey = (id: string): EncryptionKey => ({ id, key: Redacted.make(new Uint8Array(randomBytes(32))) })
+
+export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
+  deployEnv: "development",
+  frontendUrl: new URL("https://app.example.com"),
+  allowedOrigins: [],
+  host: "127.0.0.1",
+  port: 0,
+  database: {
+    url: Option.none(),
+    embeddedDir: ".data/test",
+    pool: {
+      maxConnections: 10,
+      connectTimeout: Duration.seconds(10),
+      idleTimeout: Duration.seconds(30),
+      connectionTtl: Duration.hours(1)
+    }
+  },
+  encryptionKeys: [randomKey("k1")],
+  apiKeys: [Redacted.make("test-api-key-0123456789")],
+  tokenApiKeys: [Redacted.make("test-token-key-0123456789")],
+  logLevel: LogLevel.Info,
+  logFormat: "pretty",
+  ...overrides
+})
+
+export const testConfig = (overrides: Partial<Settings> = {}) => Layer.succeed(AppConfig, testSettings(overrides))

@@ -1,24 +1,33 @@
-import { Command } from "@effect/cli"
-import { type Effect, Layer } from "effect"
+import { Command, Options } from "@effect/cli"
+import { Effect, Layer } from "effect"
 
 export interface Programs<E, R> {
-  /** The service: the API (and, later, the monitor) until interrupted. */
+  /** The service: the API and, unless MONITOR_ENABLED=false, the token monitor, until interrupted. */
   readonly serve: Layer.Layer<never, E, R>
+  /** The token monitor alone, until interrupted. */
+  readonly monitor: Layer.Layer<never, E, R>
+  /** One monitor pass; fails when a refresh failed for a reason other than needs_reauth. */
+  readonly monitorOnce: Effect.Effect<void, E, R>
   /** Applies pending migrations and exits. */
   readonly migrate: Effect.Effect<void, E, R>
 }
 
-/** `serve | migrate`; `serve` is what `npm start` runs. */
+/** `serve | monitor [--once] | migrate`; `serve` is what `npm start` runs. */
 export const makeCli = <E, R>(programs: Programs<E, R>) => {
   const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(
-    Command.withDescription("Run the HTTP API")
+    Command.withDescription("Run the HTTP API and the token monitor")
+  )
+  const once = Options.boolean("once").pipe(Options.withDescription("Run one pass and exit (non-zero if a refresh failed)"))
+  const monitor = Command.make("monitor", { once }, ({ once }) => once ? programs.monitorOnce : Layer.launch(programs.monitor)).pipe(
+    Command.withDescription("Run the token monitor without the API")
   )
   const migrate = Command.make("migrate", {}, () => programs.migrate).pipe(
     Command.withDescription("Apply pending database migrations and exit")
   )
   const root = Command.make("oauth-integrations").pipe(
     Command.withDescription("OAuth integrations service"),
-    Command.withSubcommands([serve, migrate])
+    Command.withSubcommands([serve, monitor, migrate])
   )
   return Command.run(root, { name: "oauth-integrations", version: "0.1.0" })
 }
+

@@ -1,21 +1,44 @@
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Layer, Option } from "effect"
+import { Cause, Console, Data, Effect, Layer, Option } from "effect"
 import { makeCli } from "./cli.js"
 import { AppConfigLive, ConfigInvalid } from "./config/AppConfig.js"
 import { EnvironmentLive } from "./config/provider.js"
 import { DatabaseLive } from "./db/Database.js"
 import { HttpLive } from "./http/server.js"
+import { StatusCache } from "./integrations/StatusCache.js"
 import { LoggingLive } from "./logging.js"
+import { MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
+import { ServicesLive } from "./services.js"
 
 /** Configuration, then PostgreSQL (server or embedded) with migrations applied. */
 export const StorageLive = DatabaseLive.pipe(Layer.provideMerge(AppConfigLive))
 
-/** The whole service. */
-export const MainLive = HttpLive.pipe(Layer.provide(StorageLive))
+/** The whole service: the API and the token monitor over the services, over storage. */
+export const MainLive = Layer.mergeAll(
+  HttpLive.pipe(Layer.provide(StatusCache.Default)),
+  MonitorLive.pipe(Layer.provide(TokenMonitor.Default))
+).pipe(Layer.provide(ServicesLive), Layer.provide(StorageLive))
+
+const MonitorOnlyLive = MonitorLive.pipe(
+  Layer.provide(TokenMonitor.Default),
+  Layer.provide(ServicesLive),
+  Layer.provide(StorageLive)
+)
+
+class MonitorPassFailed extends Data.TaggedError("MonitorPassFailed")<{ readonly failed: number }> {}
+
+const monitorOnce = Effect.gen(function*() {
+  const monitor = yield* TokenMonitor
+  const report = yield* monitor.tick
+  const failed = monitor.failuresOf(report)
+  if (failed > 0) return yield* new MonitorPassFailed({ failed })
+}).pipe(Effect.provide(TokenMonitor.Default), Effect.provide(ServicesLive), Effect.provide(StorageLive))
 
 const cli = makeCli({
   serve: MainLive,
+  monitor: MonitorOnlyLive,
+  monitorOnce,
   migrate: Effect.provide(Effect.logInfo("migrations are up to date"), StorageLive)
 })
 
@@ -25,6 +48,7 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     const failure = Option.getOrUndefined(Cause.failureOption(cause))
     if (failure instanceof ConfigInvalid) return Console.error(failure.problems.map((p) => `error: ${p}`).join("\n"))
     if (ValidationError.isValidationError(failure)) return Effect.void // @effect/cli has printed the usage
+    if (failure instanceof MonitorPassFailed) return Console.error(`error: ${failure.failed} refresh(es) failed in this pass`)
     return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the service stopped on an unexpected error", cause)
   })
 

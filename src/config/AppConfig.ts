@@ -30,6 +30,46 @@ export interface Settings {
   readonly tokenApiKeys: ReadonlyArray<Redacted.Redacted>
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: "pretty" | "json"
+  readonly oauth: OAuthSettings
+  readonly tokens: TokenSettings
+  readonly statusCache: StatusCacheSettings
+  readonly monitor: MonitorSettings
+}
+
+export interface TokenSettings {
+  /** The fresh-token endpoint refreshes a token that expires sooner than this. */
+  readonly minTtl: Duration.Duration
+  /** How long a refresh may hold a connection before another process may take over. */
+  readonly leaseDuration: Duration.Duration
+}
+
+export interface StatusCacheSettings {
+  readonly ttl: Duration.Duration
+  /** Entries kept per cache (all platforms of a user; one platform of a user). */
+  readonly capacity: number
+}
+
+export interface MonitorSettings {
+  readonly enabled: boolean
+  /** Time between ticks. */
+  readonly interval: Duration.Duration
+  /** Refresh tokens that expire within this. */
+  readonly refreshAhead: Duration.Duration
+  /** Connections claimed per statement. */
+  readonly batch: number
+  /** Refreshes in flight at once per process. */
+  readonly concurrency: number
+  /** Warn this long before a token that cannot be refreshed expires. */
+  readonly expirationWarning: Duration.Duration
+  /** Validate tokens that do not expire this often. */
+  readonly validateInterval: Duration.Duration
+}
+
+export interface OAuthSettings {
+  /** The timeout of every call to a platform. */
+  readonly httpTimeout: Duration.Duration
+  /** Refuse production-looking redirect hosts under development too. */
+  readonly strictEnvMatch: boolean
 }
 
 /** The configuration could not be used; one line per problem, each naming its variable. */
@@ -100,6 +140,30 @@ const raw = Config.all({
     Config.all({ apiKeys: apiKeysConfig("API_KEYS"), tokenApiKeys: apiKeysConfig("TOKEN_API_KEYS") }),
     (keys) => keys.apiKeys.length + keys.tokenApiKeys.length === 0 ? "API_KEYS: is required outside development" : undefined
   ),
+  oauth: Config.all({
+    httpTimeout: Rules.duration("OAUTH_HTTP_TIMEOUT", "10 seconds", { min: "10 millis" }),
+    strictEnvMatch: Rules.boolean("STRICT_ENV_MATCH", false)
+  }),
+  tokens: Config.all({
+    minTtl: Rules.duration("ACCESS_TOKEN_MIN_TTL", "5 minutes"),
+    leaseDuration: Rules.duration("LEASE_DURATION", "2 minutes", { min: "1 second" })
+  }),
+  statusCache: Config.all({
+    ttl: Rules.duration("STATUS_CACHE_TTL", "5 minutes"),
+    capacity: Rules.integer("STATUS_CACHE_CAPACITY", 100_000, { min: 1, max: 10_000_000 })
+  }),
+  monitor: Config.all({
+    enabled: Rules.boolean("MONITOR_ENABLED", true),
+    interval: Rules.duration("MONITOR_INTERVAL", "1 minute", { min: "1 second" }),
+    refreshAhead: Rules.duration("REFRESH_AHEAD", "10 minutes", { min: "1 second" }),
+    batch: Rules.integer("MONITOR_BATCH", 500, { min: 1, max: 10_000 }),
+    concurrency: Rules.integer("MONITOR_CONCURRENCY", 16, { min: 1, max: 1_000 }),
+    expirationWarning: Rules.checked("EXPIRATION_WARNING_DAYS", Rules.integerIn(0, 365)).pipe(
+      Config.map(Duration.days),
+      Config.withDefault(Duration.days(7))
+    ),
+    validateInterval: Rules.duration("VALIDATE_INTERVAL", "24 hours", { min: "1 minute" })
+  }),
   logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
   logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
 })
@@ -157,7 +221,11 @@ export const load = Effect.gen(function*() {
     apiKeys,
     tokenApiKeys,
     logLevel: c.logLevel,
-    logFormat: Option.getOrElse(c.logFormat, () => (dev ? "pretty" : "json"))
+    logFormat: Option.getOrElse(c.logFormat, () => (dev ? "pretty" : "json")),
+    oauth: c.oauth,
+    tokens: c.tokens,
+    statusCache: c.statusCache,
+    monitor: c.monitor
   }
   return settings
 })

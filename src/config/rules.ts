@@ -37,31 +37,46 @@ export const parseDuration = (raw: string): Option.Option<Duration.Duration> => 
   return Duration.decodeUnknown(text)
 }
 
+/** A parser of one variable's text: the value, or the rule it breaks. */
+export type Parser<A> = (raw: string) => Either.Either<A, string>
+
+/** The variable `name` read with `parse`; failures are reported as "NAME: rule". */
+export const checked = <A>(name: string, parse: Parser<A>): Config.Config<A> => variable(name, (c) => refine(c, parse))
+
+export const durationAtLeast = (min?: Duration.DurationInput): Parser<Duration.Duration> => (raw) => {
+  const parsed = parseDuration(raw)
+  if (Option.isNone(parsed)) return Either.left("must be a duration such as 30s, 5m, 1h or a number of seconds")
+  if (min !== undefined && Duration.lessThan(parsed.value, Duration.decode(min))) {
+    return Either.left(`must be at least ${Duration.format(Duration.decode(min))}`)
+  }
+  return Either.right(parsed.value)
+}
+
+export const integerIn = (min: number, max: number): Parser<number> => (raw) => {
+  const text = raw.trim()
+  const n = Number(text)
+  return /^-?\d+$/.test(text) && n >= min && n <= max ? Either.right(n) : Either.left(`must be an integer from ${min} to ${max}`)
+}
+
+export const numberIn = (min: number, max: number): Parser<number> => (raw) => {
+  const n = Number(raw.trim())
+  return raw.trim() !== "" && Number.isFinite(n) && n >= min && n <= max ? Either.right(n) : Either.left(`must be a number from ${min} to ${max}`)
+}
+
+export const parseBoolean: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase()
+  if (["1", "true", "yes", "on"].includes(v)) return Either.right(true)
+  if (["0", "false", "no", "off"].includes(v)) return Either.right(false)
+  return Either.left("must be true or false")
+}
+
 export const duration = (name: string, fallback: Duration.DurationInput, options?: { readonly min?: Duration.DurationInput }) =>
-  variable(name, (c) => refine(c, (raw) => {
-    const parsed = parseDuration(raw)
-    if (Option.isNone(parsed)) return Either.left("must be a duration such as 30s, 5m, 1h or a number of seconds")
-    if (options?.min !== undefined && Duration.lessThan(parsed.value, Duration.decode(options.min))) {
-      return Either.left(`must be at least ${Duration.format(Duration.decode(options.min))}`)
-    }
-    return Either.right(parsed.value)
-  }).pipe(Config.withDefault(Duration.decode(fallback))))
+  checked(name, durationAtLeast(options?.min)).pipe(Config.withDefault(Duration.decode(fallback)))
 
 export const integer = (name: string, fallback: number, range: { readonly min: number; readonly max: number }) =>
-  variable(name, (c) => refine(c, (raw) => {
-    const n = Number(raw.trim())
-    return /^-?\d+$/.test(raw.trim()) && n >= range.min && n <= range.max
-      ? Either.right(n)
-      : Either.left(`must be an integer from ${range.min} to ${range.max}`)
-  }).pipe(Config.withDefault(fallback)))
+  checked(name, integerIn(range.min, range.max)).pipe(Config.withDefault(fallback))
 
-export const boolean = (name: string, fallback: boolean) =>
-  variable(name, (c) => refine(c, (raw) => {
-    const v = raw.trim().toLowerCase()
-    if (["1", "true", "yes", "on"].includes(v)) return Either.right(true)
-    if (["0", "false", "no", "off"].includes(v)) return Either.right(false)
-    return Either.left("must be true or false")
-  }).pipe(Config.withDefault(fallback)))
+export const boolean = (name: string, fallback: boolean) => checked(name, parseBoolean).pipe(Config.withDefault(fallback))
 
 const splitList = (raw: string) => raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 

@@ -27,16 +27,24 @@ const TokenRow = Schema.Struct({
 })
 const decodeTokenRows = Schema.decodeUnknown(Schema.Array(TokenRow))
 
-const columns = `id, user_id, platform, account_id, status, key_id, (refresh_token is not null) as has_refresh_token,
-  token_type, scope, expires_at, provider_data, refresh_failures, last_refresh_error, last_refreshed_at,
-  next_attempt_at, lease_until, created_at, updated_at`
+const columnNames = [
+  "id", "user_id", "platform", "account_id", "status", "key_id", "token_type", "scope", "expires_at", "provider_data",
+  "refresh_failures", "last_refresh_error", "last_refreshed_at", "next_attempt_at", "lease_until", "invalid_grant_streak",
+  "last_validated_at", "expiry_warned_at", "created_at", "updated_at"
+]
+/** The columns of a Connection, optionally qualified by a table alias (for UPDATE ... FROM). */
+const columnsOf = (alias: string) => {
+  const q = alias === "" ? "" : `${alias}.`
+  return [...columnNames.map((c) => `${q}${c}`), `(${q}refresh_token is not null) as has_refresh_token`].join(", ")
+}
 
 export class ConnectionRepository extends Effect.Service<ConnectionRepository>()("Integrations/ConnectionRepository", {
   dependencies: [TokenCipher.Default],
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const cipher = yield* TokenCipher
-    const select = sql.literal(columns)
+    const select = sql.literal(columnsOf(""))
+    const selectClaimed = sql.literal(columnsOf("c"))
 
     const many = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) => Effect.flatMap(rows, decodeConnections)
     const one = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
@@ -86,7 +94,8 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
               status = 'active', access_token = excluded.access_token, refresh_token = excluded.refresh_token,
               key_id = excluded.key_id, token_type = excluded.token_type, scope = excluded.scope,
               expires_at = excluded.expires_at, provider_data = excluded.provider_data, refresh_failures = 0,
-              last_refresh_error = null, next_attempt_at = null, lease_until = null, updated_at = ${now}
+              last_refresh_error = null, next_attempt_at = null, lease_until = null, lease_owner = null,
+              invalid_grant_streak = 0, expiry_warned_at = null, updated_at = ${now}
             returning ${select}`)
         })
       ).pipe(orUnavailable)
@@ -101,7 +110,8 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
               access_token = ${access.bytes}, refresh_token = ${refresh}, key_id = ${access.keyId},
               token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
               expires_at = ${tokens.expiresAt}, status = 'active', refresh_failures = 0, last_refresh_error = null,
-              last_refreshed_at = ${now}, next_attempt_at = null, updated_at = ${now}
+              last_refreshed_at = ${now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
+              lease_until = null, lease_owner = null, updated_at = ${now}
             where id = ${connection.id}
             returning ${select}`)
         })
@@ -136,13 +146,95 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       findByUserAndPlatform: (userId: string, platform: string) =>
         many(sql`select ${select} from oauth_connections where user_id = ${userId} and platform = ${platform}
           order by account_id`).pipe(orUnavailable),
+      /** Sets the status (releasing any lease); a terminal status also drops the scheduled retry. */
       setStatus: (id: string, status: ConnectionStatus, now: Date, lastError: string | null = null) =>
         one(sql`update oauth_connections set status = ${status}, last_refresh_error = coalesce(${lastError}, last_refresh_error),
-          updated_at = ${now} where id = ${id} returning ${select}`).pipe(orUnavailable),
+          next_attempt_at = case when ${status} = 'active' then next_attempt_at else null end,
+          lease_until = null, lease_owner = null, updated_at = ${now} where id = ${id} returning ${select}`).pipe(orUnavailable),
+
+      /**
+       * Takes the refresh lease when it is free or expired: the single-flight guard shared
+       * by the monitor and the API across processes. None when another holder has it.
+       */
+      acquireLease: (id: string, owner: string, now: Date, until: Date) =>
+        one(sql`update oauth_connections set lease_until = ${until}, lease_owner = ${owner}
+          where id = ${id} and (lease_until is null or lease_until <= ${now})
+          returning ${select}`).pipe(orUnavailable),
+
+      releaseLease: (id: string, owner: string) =>
+        sql`update oauth_connections set lease_until = null, lease_owner = null
+          where id = ${id} and lease_owner = ${owner}`.pipe(Effect.asVoid, orUnavailable),
+
+      /** A failed refresh: counts it, schedules the next attempt, releases the lease. */
+      recordRefreshFailure: (
+        id: string,
+        failure: { readonly error: string; readonly invalidGrant: boolean; readonly nextAttemptAt: Date | null },
+        now: Date
+      ) =>
+        one(sql`update oauth_connections set refresh_failures = refresh_failures + 1, last_refresh_error = ${failure.error},
+          invalid_grant_streak = case when ${failure.invalidGrant} then invalid_grant_streak + 1 else 0 end,
+          next_attempt_at = ${failure.nextAttemptAt}, lease_until = null, lease_owner = null, updated_at = ${now}
+          where id = ${id} returning ${select}`).pipe(orUnavailable),
+
+      /**
+       * The monitor's claim, one statement: active connections with a refresh token that
+       * expire before `horizon`, not waiting for a retry, not leased — locked with SKIP LOCKED
+       * so concurrent monitors take disjoint rows, and leased to `owner`.
+       */
+      claimDueRefreshes: (owner: string, now: Date, horizon: Date, leaseUntil: Date, limit: number) =>
+        many(sql`with due as (
+            select id from oauth_connections
+            where status = 'active' and expires_at < ${horizon} and refresh_token is not null
+              and (next_attempt_at is null or next_attempt_at <= ${now})
+              and (lease_until is null or lease_until <= ${now})
+            order by expires_at
+            limit ${limit}
+            for update skip locked
+          )
+          update oauth_connections c set lease_until = ${leaseUntil}, lease_owner = ${owner}
+          from due where c.id = due.id
+          returning ${selectClaimed}`).pipe(orUnavailable),
+
+      /** Like claimDueRefreshes, for tokens without expiry not validated since `validatedBefore`. */
+      claimDueValidations: (owner: string, now: Date, validatedBefore: Date, leaseUntil: Date, limit: number) =>
+        many(sql`with due as (
+            select id from oauth_connections
+            where status = 'active' and expires_at is null and access_token is not null
+              and (last_validated_at is null or last_validated_at < ${validatedBefore})
+              and (next_attempt_at is null or next_attempt_at <= ${now})
+              and (lease_until is null or lease_until <= ${now})
+            limit ${limit}
+            for update skip locked
+          )
+          update oauth_connections c set lease_until = ${leaseUntil}, lease_owner = ${owner}
+          from due where c.id = due.id
+          returning ${selectClaimed}`).pipe(orUnavailable),
+
+      /**
+       * Marks, in one statement, connections that cannot be refreshed and expire before
+       * `horizon` as warned, returning those newly marked: one expiring_soon event each,
+       * whatever the number of monitors.
+       */
+      claimExpiryWarnings: (now: Date, horizon: Date, limit: number) =>
+        many(sql`with due as (
+            select id from oauth_connections
+            where status = 'active' and refresh_token is null and expires_at > ${now} and expires_at < ${horizon}
+              and expiry_warned_at is null
+            limit ${limit}
+            for update skip locked
+          )
+          update oauth_connections c set expiry_warned_at = ${now}
+          from due where c.id = due.id
+          returning ${selectClaimed}`).pipe(orUnavailable),
+
+      markValidated: (id: string, now: Date) =>
+        sql`update oauth_connections set last_validated_at = ${now}, refresh_failures = 0, last_refresh_error = null,
+          next_attempt_at = null, lease_until = null, lease_owner = null, updated_at = ${now}
+          where id = ${id}`.pipe(Effect.asVoid, orUnavailable),
       /** Forgets the tokens of every account of the platform; the rows stay for the audit trail. */
       disconnect: (userId: string, platform: string, now: Date) =>
         many(sql`update oauth_connections set status = 'disconnected', access_token = null, refresh_token = null,
-          key_id = null, lease_until = null, next_attempt_at = null, updated_at = ${now}
+          key_id = null, lease_until = null, lease_owner = null, next_attempt_at = null, updated_at = ${now}
           where user_id = ${userId} and platform = ${platform} and status <> 'disconnected'
           returning ${select}`).pipe(orUnavailable)
     } as const

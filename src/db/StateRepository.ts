@@ -16,7 +16,8 @@ export const StoredState = Schema.Struct({
   returnTo: Schema.NullOr(Schema.String),
   mode: AuthMode,
   expiresAt: Schema.DateFromSelf,
-  consumedAt: Schema.NullOr(Schema.DateFromSelf)
+  consumedAt: Schema.NullOr(Schema.DateFromSelf),
+  createdAt: Schema.DateFromSelf
 })
 export type StoredState = typeof StoredState.Type
 

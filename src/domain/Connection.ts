@@ -30,6 +30,9 @@ export const Connection = Schema.Struct({
   lastRefreshedAt: Schema.NullOr(Schema.DateFromSelf),
   nextAttemptAt: Schema.NullOr(Schema.DateFromSelf),
   leaseUntil: Schema.NullOr(Schema.DateFromSelf),
+  invalidGrantStreak: Schema.Number,
+  lastValidatedAt: Schema.NullOr(Schema.DateFromSelf),
+  expiryWarnedAt: Schema.NullOr(Schema.DateFromSelf),
   createdAt: Schema.DateFromSelf,
   updatedAt: Schema.DateFromSelf
 })

@@ -52,3 +52,136 @@ export class StateExpired extends Schema.TaggedError<StateExpired>()(
     return "the authorisation request expired"
   }
 }
+
+/** No platform has this key. */
+export class UnknownPlatform extends Schema.TaggedError<UnknownPlatform>()(
+  "UnknownPlatform",
+  { platform: Schema.String, known: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `unknown platform "${this.platform}"; known platforms: ${this.known.join(", ")}`
+  }
+}
+
+/** The platform is registered but its settings are missing or invalid; `problems` name the variables. */
+export class PlatformNotConfigured extends Schema.TaggedError<PlatformNotConfigured>()(
+  "PlatformNotConfigured",
+  { platform: Schema.String, problems: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `platform "${this.platform}" is not configured: ${this.problems.join("; ")}`
+  }
+}
+
+/** A redirect URI breaks the redirect policy; names the variable and the rule. */
+export class RedirectUriInvalid extends Schema.TaggedError<RedirectUriInvalid>()(
+  "RedirectUriInvalid",
+  { variable: Schema.String, rule: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `${this.variable}: ${this.rule}`
+  }
+}
+
+/** The user (or the platform) refused the authorisation: `error` is the OAuth error code. */
+export class AuthorizationDenied extends Schema.TaggedError<AuthorizationDenied>()(
+  "AuthorizationDenied",
+  { platform: Schema.String, error: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/** The callback lacks what it needs (no code). */
+export class InvalidCallback extends Schema.TaggedError<InvalidCallback>()(
+  "InvalidCallback",
+  { platform: Schema.String, reason: Schema.Literal("missing-code") },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/** The grant (code or refresh token) is invalid, expired or revoked: the user must re-authorise. */
+export class InvalidGrant extends Schema.TaggedError<InvalidGrant>()(
+  "InvalidGrant",
+  { platform: Schema.String, description: Schema.optional(Schema.String) },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+/** The platform refused our client credentials: a configuration problem on our side. */
+export class InvalidClient extends Schema.TaggedError<InvalidClient>()(
+  "InvalidClient",
+  { platform: Schema.String, error: Schema.String },
+  HttpApiSchema.annotations({ status: 502 })
+) {}
+
+/** The platform could not be reached, answered 5xx, or timed out: retry later. */
+export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()(
+  "ProviderUnavailable",
+  {
+    platform: Schema.String,
+    reason: Schema.Literal("status", "network", "timeout"),
+    status: Schema.optional(Schema.Number)
+  },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** The platform answered 429; `retryAfterMs` from its Retry-After when it gave one. */
+export class RateLimited extends Schema.TaggedError<RateLimited>()(
+  "RateLimited",
+  { platform: Schema.String, retryAfterMs: Schema.optional(Schema.Number) },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** The platform's answer could not be understood (not JSON, missing fields, unexpected error). */
+export class ProviderResponseInvalid extends Schema.TaggedError<ProviderResponseInvalid>()(
+  "ProviderResponseInvalid",
+  { platform: Schema.String, detail: Schema.String },
+  HttpApiSchema.annotations({ status: 502 })
+) {}
+
+/** The platform's circuit breaker is open: calls fail fast until `retryAfterMs` has passed. */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()(
+  "CircuitOpen",
+  { platform: Schema.String, retryAfterMs: Schema.Number },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** The user has no usable connection to the platform. */
+export class NotConnected extends Schema.TaggedError<NotConnected>()(
+  "NotConnected",
+  { platform: Schema.String, status: Schema.optional(Schema.String) },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/** Failures of a call to a platform. */
+export type ProviderError =
+  | InvalidGrant
+  | InvalidClient
+  | ProviderUnavailable
+  | RateLimited
+  | ProviderResponseInvalid
+  | CircuitOpen
+
+/** Transient failures: retried, and counted by the circuit breaker. */
+export type TransientError = ProviderUnavailable | RateLimited
+
+export const isTransient = (error: unknown): error is TransientError =>
+  error instanceof ProviderUnavailable || error instanceof RateLimited
+
+/** return_to is not an absolute URL on an allowed origin: no open redirect. */
+export class InvalidReturnTo extends Schema.TaggedError<InvalidReturnTo>()(
+  "InvalidReturnTo",
+  { rule: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  override get message() {
+    return `return_to ${this.rule}`
+  }
+}
+
+/** Another process holds the connection's refresh lease and did not finish in time. */
+export class RefreshInProgress extends Schema.TaggedError<RefreshInProgress>()(
+  "RefreshInProgress",
+  { platform: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}

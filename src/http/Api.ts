@@ -1,18 +1,193 @@
-import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
-import { Schema } from "effect"
-import { DatabaseUnavailable } from "../domain/errors.js"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { Context, Schema } from "effect"
+import {
+  CircuitOpen,
+  ConnectionUnreadable,
+  DatabaseUnavailable,
+  InvalidClient,
+  InvalidGrant,
+  InvalidReturnTo,
+  NotConnected,
+  PlatformNotConfigured,
+  ProviderResponseInvalid,
+  ProviderUnavailable,
+  RateLimited,
+  RefreshInProgress,
+  UnknownPlatform
+} from "../domain/errors.js"
+import {
+  AuthorizeRequest,
+  AuthUrlPayloadJson,
+  CallbackQuery,
+  ConnectionsResponse,
+  ConnectionStatusJson,
+  DisconnectResponse,
+  EventsQuery,
+  EventsResponse,
+  HealthResponse,
+  PlatformPath,
+  PlatformsResponse,
+  ProvidersHealthResponse,
+  StepFiveResponse,
+  TokenResponseJson,
+  UserPath,
+  UserPlatformPath
+} from "./schemas.js"
 
-export const Health = Schema.Struct({
-  status: Schema.Literal("ok"),
-  database: Schema.Literal("up")
-})
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
 
-export class HealthGroup extends HttpApiGroup.make("health")
+export class Forbidden extends Schema.TaggedError<Forbidden>()(
+  "Forbidden",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {}
+
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 413 })
+) {}
+
+/** Who is calling: whether its key may fetch access tokens. */
+export class Caller extends Context.Tag("Integrations/Caller")<Caller, { readonly tokenScope: boolean }>() {}
+
+/** `Authorization: Bearer <API key>`, compared in constant time against API_KEYS and TOKEN_API_KEYS. */
+export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("Integrations/Authentication", {
+  failure: Unauthorized,
+  provides: Caller,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+
+export class PlatformsGroup extends HttpApiGroup.make("platforms")
+  .add(HttpApiEndpoint.get("list", "/v1/platforms").addSuccess(PlatformsResponse))
+  .middleware(Authentication)
+  .annotate(OpenApi.Description, "The platforms this service offers and whether each is configured")
+{}
+
+export class ConnectionsGroup extends HttpApiGroup.make("connections")
   .add(
-    HttpApiEndpoint.get("health", "/health")
-      .addSuccess(Health)
-      .addError(DatabaseUnavailable)
+    HttpApiEndpoint.get("list", "/v1/users/:user_id/connections")
+      .setPath(UserPath)
+      .addSuccess(ConnectionsResponse)
+      .annotate(OpenApi.Description, "The status of every platform for a user (one database round trip, cached)")
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/v1/users/:user_id/connections/:platform")
+      .setPath(UserPlatformPath)
+      .addSuccess(ConnectionStatusJson)
+      .addError(UnknownPlatform)
+  )
+  .add(
+    HttpApiEndpoint.post("authorize", "/v1/users/:user_id/connections/:platform/authorize")
+      .setPath(UserPlatformPath)
+      .setPayload(AuthorizeRequest)
+      .addSuccess(AuthUrlPayloadJson)
+      .addError(UnknownPlatform)
+      .addError(PlatformNotConfigured)
+      .addError(InvalidReturnTo)
+      .addError(InvalidGrant)
+      .addError(PayloadTooLarge)
+      .annotate(OpenApi.Description, "Starts a connection: the URL to send the user to")
+  )
+  .add(
+    HttpApiEndpoint.post("refresh", "/v1/users/:user_id/connections/:platform/refresh")
+      .setPath(UserPlatformPath)
+      .addSuccess(ConnectionStatusJson)
+      .addError(UnknownPlatform)
+      .addError(PlatformNotConfigured)
+      .addError(NotConnected)
+      .addError(InvalidGrant)
+      .addError(ConnectionUnreadable)
+      .addError(RefreshInProgress)
+      .addError(PayloadTooLarge)
+      .annotate(OpenApi.Description, "Refreshes the access token now (validates it for platforms whose tokens do not expire)")
+  )
+  .add(
+    HttpApiEndpoint.get("token", "/v1/users/:user_id/connections/:platform/token")
+      .setPath(UserPlatformPath)
+      .addSuccess(TokenResponseJson)
+      .addError(Forbidden)
+      .addError(UnknownPlatform)
+      .addError(PlatformNotConfigured)
+      .addError(NotConnected)
+      .addError(InvalidGrant)
+      .addError(ConnectionUnreadable)
+      .addError(RefreshInProgress)
+      .annotate(OpenApi.Description, "A fresh access token, for trusted back ends (a key from TOKEN_API_KEYS)")
+  )
+  .add(
+    HttpApiEndpoint.del("disconnect", "/v1/users/:user_id/connections/:platform")
+      .setPath(UserPlatformPath)
+      .addSuccess(DisconnectResponse)
+      .addError(UnknownPlatform)
+      .addError(NotConnected)
+      .annotate(OpenApi.Description, "Revokes the grant at the platform where it can, and forgets the tokens")
+  )
+  .addError(DatabaseUnavailable)
+  .addError(ProviderUnavailable)
+  .addError(RateLimited)
+  .addError(CircuitOpen)
+  .addError(InvalidClient)
+  .addError(ProviderResponseInvalid)
+  .middleware(Authentication)
+{}
+
+export class CallbackGroup extends HttpApiGroup.make("oauth")
+  .add(
+    HttpApiEndpoint.get("callback", "/oauth/:platform/callback")
+      .setPath(PlatformPath)
+      .setUrlParams(CallbackQuery)
+      .addSuccess(HttpApiSchema.Empty(302))
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/html" })))
+      .addError(UnknownPlatform)
+      .annotate(
+        OpenApi.Description,
+        "The platform sends the browser here. Redirect mode: 302 to return_to with platform, status and reason. Popup mode: a page that posts the result to FRONTEND_URL's origin and closes."
+      )
   )
 {}
 
-export class Api extends HttpApi.make("oauth-integrations").add(HealthGroup) {}
+export class OnboardingGroup extends HttpApiGroup.make("onboarding")
+  .add(
+    HttpApiEndpoint.get("stepFive", "/v1/users/:user_id/onboarding/step-5")
+      .setPath(UserPath)
+      .addSuccess(StepFiveResponse)
+      .annotate(OpenApi.Description, "Whether at least one platform is connected")
+  )
+  .addError(DatabaseUnavailable)
+  .middleware(Authentication)
+{}
+
+export class EventsGroup extends HttpApiGroup.make("events")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/users/:user_id/events")
+      .setPath(UserPath)
+      .setUrlParams(EventsQuery)
+      .addSuccess(EventsResponse)
+      .annotate(OpenApi.Description, "A user's connection events, newest first; page with next_before")
+  )
+  .addError(DatabaseUnavailable)
+  .middleware(Authentication)
+{}
+
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(HealthResponse).addError(DatabaseUnavailable))
+  .add(HttpApiEndpoint.get("providers", "/health/providers").addSuccess(ProvidersHealthResponse))
+{}
+
+export class Api extends HttpApi.make("oauth-integrations")
+  .add(PlatformsGroup)
+  .add(ConnectionsGroup)
+  .add(CallbackGroup)
+  .add(OnboardingGroup)
+  .add(EventsGroup)
+  .add(HealthGroup)
+  .annotate(OpenApi.Title, "OAuth integrations")
+  .annotate(OpenApi.Description, "Connects users to platforms over OAuth and keeps the connections alive")
+  .addError(PayloadTooLarge)
+{}

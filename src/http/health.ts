@@ -2,14 +2,27 @@ import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { ping } from "../db/Database.js"
+import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
+import { breakerHealthJson } from "./json.js"
 
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    return handlers.handle("health", () =>
-      ping.pipe(
-        Effect.provideService(SqlClient.SqlClient, sql),
-        Effect.as({ status: "ok" as const, database: "up" as const })
-      ))
+    const registry = yield* ProviderRegistry
+    return handlers
+      .handle("health", () =>
+        ping.pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.as({ status: "ok" as const, database: "up" as const })
+        ))
+      .handle("providers", () =>
+        Effect.map(registry.list, (list) => ({
+          providers: list.map((p) => ({
+            platform: p.key,
+            configured: p.configured,
+            state: !p.configured ? "not_configured" as const : p.health === null ? "not_built" as const : p.health.state,
+            health: p.health === null ? null : breakerHealthJson(p.health)
+          }))
+        })))
   }))

@@ -1,19 +1,55 @@
 import { createServer } from "node:http"
-import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import { prometheusText } from "../observability/prometheus.js"
+import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
+import { AuthenticationLive } from "./auth.js"
+import { CallbackLive } from "./callback.js"
+import { ConnectionsLive } from "./connections.js"
+import { EventsLive } from "./events.js"
 import { HealthLive } from "./health.js"
+import { bodyLimit, requestMetrics } from "./middleware.js"
+import { OnboardingLive } from "./onboarding.js"
+import { PlatformsLive } from "./platforms.js"
 
-export const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide(HealthLive))
+/** GET /metrics: every metric in the Prometheus text format. */
+const MetricsRoute = HttpApiBuilder.Router.use((router) =>
+  router.get(
+    "/metrics",
+    Effect.map(prometheusText, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+  )
+)
 
-/** The API on HOST:PORT; logs the address it listens on. */
-export const HttpLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) =>
-    HttpApiBuilder.serve().pipe(
+/** The contract with its handlers, /docs, /openapi.json and /metrics. */
+export const ApiLive = Layer.mergeAll(
+  HttpApiScalar.layer({ path: "/docs" }),
+  HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
+  MetricsRoute
+).pipe(
+  Layer.provideMerge(
+    HttpApiBuilder.api(Api).pipe(
+      Layer.provide([PlatformsLive, ConnectionsLive, CallbackLive, OnboardingLive, EventsLive, HealthLive]),
+      Layer.provide(AuthenticationLive)
+    )
+  )
+)
+
+/** Serves ApiLive on an HttpServer, with request metrics, the body limit and request logs. */
+export const serveApi = Layer.unwrapEffect(
+  Effect.map(ProviderRegistry, (registry) =>
+    HttpApiBuilder.serve((app) => app.pipe(bodyLimit, HttpMiddleware.logger, requestMetrics(new Set(registry.keys)))).pipe(
       HttpServer.withLogAddress,
-      Layer.provide(ApiLive),
-      Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+      Layer.provide(ApiLive)
     ))
 )
+
+/** The API on HOST:PORT. */
+export const HttpLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    serveApi.pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
+  )
+)
+

@@ -26,6 +26,18 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   tokenApiKeys: [Redacted.make("test-token-key-0123456789")],
   logLevel: LogLevel.Info,
   logFormat: "pretty",
+  oauth: { httpTimeout: Duration.seconds(10), strictEnvMatch: false },
+  tokens: { minTtl: Duration.minutes(5), leaseDuration: Duration.minutes(2) },
+  statusCache: { ttl: Duration.minutes(5), capacity: 10_000 },
+  monitor: {
+    enabled: false,
+    interval: Duration.minutes(1),
+    refreshAhead: Duration.minutes(10),
+    batch: 500,
+    concurrency: 16,
+    expirationWarning: Duration.days(7),
+    validateInterval: Duration.hours(24)
+  },
   ...overrides
 })
 

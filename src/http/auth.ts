@@ -1,0 +1,42 @@
+import { createHash, timingSafeEqual } from "node:crypto"
+import { HttpServerRequest } from "@effect/platform"
+import { Effect, Layer, Redacted } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { Authentication, Unauthorized } from "./Api.js"
+
+const digest = (value: string) => createHash("sha256").update(value, "utf8").digest()
+
+/** Equal-length digests compared with timingSafeEqual, every key tried: no early exit. */
+const anyMatches = (candidate: Buffer, keys: ReadonlyArray<Buffer>) =>
+  keys.reduce((found, key) => timingSafeEqual(candidate, key) || found, false)
+
+const BEARER = /^Bearer ([\x21-\x7e]+)$/
+
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const apiKeys = config.apiKeys.map((k) => digest(Redacted.value(k)))
+    const tokenKeys = config.tokenApiKeys.map((k) => digest(Redacted.value(k)))
+    return {
+      // The bearer decoder hands an empty value for a missing header and does not check the
+      // scheme: the header is read and checked here.
+      bearer: () =>
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const header = request.headers["authorization"]
+          if (header === undefined || header.trim() === "") {
+            return yield* new Unauthorized({ message: "Missing Authorization header: send Authorization: Bearer <api key>" })
+          }
+          const match = BEARER.exec(header)
+          if (match === null || match[1] === undefined) {
+            return yield* new Unauthorized({ message: "Malformed Authorization header: expected Bearer <api key>" })
+          }
+          const candidate = digest(match[1])
+          const tokenScope = anyMatches(candidate, tokenKeys)
+          if (!tokenScope && !anyMatches(candidate, apiKeys)) return yield* new Unauthorized({ message: "Unknown API key" })
+          return { tokenScope }
+        })
+    }
+  })
+)

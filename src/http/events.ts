@@ -1,0 +1,15 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { EventRepository } from "../db/EventRepository.js"
+import { Api } from "./Api.js"
+import { eventJson } from "./json.js"
+
+export const EventsLive = HttpApiBuilder.group(Api, "events", (handlers) =>
+  Effect.gen(function*() {
+    const events = yield* EventRepository
+    return handlers.handle("list", ({ path, urlParams }) =>
+      Effect.map(
+        events.listByUser(path.user_id, { limit: urlParams.limit ?? 50, before: urlParams.before }),
+        (page) => ({ user_id: path.user_id, events: page.events.map(eventJson), next_before: page.nextBefore })
+      ))
+  }))

@@ -1,0 +1,62 @@
+import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Duration, Effect, Exit, Metric, Option } from "effect"
+import { withTags } from "../observability/labels.js"
+import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+/**
+ * The route template of a path, for metric labels: ids become placeholders and anything
+ * unknown is "other", so a caller cannot grow the number of series.
+ */
+export const routeOf = (path: string, platforms: ReadonlySet<string>): string => {
+  const parts = path.split("?")[0]?.split("/").filter((p) => p.length > 0) ?? []
+  const platform = (p: string | undefined) => (p !== undefined && platforms.has(p) ? p : "{platform}")
+  if (parts[0] === "v1" && parts[1] === "users" && parts.length >= 4) {
+    const rest = parts.slice(3)
+    if (rest[0] === "connections" && rest.length >= 2) return ["/v1/users/{user_id}/connections", platform(rest[1]), ...rest.slice(2)].join("/")
+    return ["/v1/users/{user_id}", ...rest].join("/")
+  }
+  if (parts[0] === "oauth" && parts[2] === "callback" && parts.length === 3) return `/oauth/${platform(parts[1])}/callback`
+  const known = ["/v1/platforms", "/health", "/health/providers", "/metrics", "/docs", "/openapi.json"]
+  const plain = `/${parts.join("/")}`
+  return known.includes(plain) ? plain : "other"
+}
+
+/** Counts and times every request by method, route template and status. */
+export const requestMetrics = (platforms: ReadonlySet<string>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const route = routeOf(request.url, platforms)
+    const start = yield* Effect.clockWith((c) => c.currentTimeNanos)
+    return yield* app.pipe(
+      Effect.onExit((exit) =>
+        Effect.gen(function*() {
+          const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
+          const status = Exit.isSuccess(exit) ? String(exit.value.status) : "500"
+          yield* Metric.increment(withTags(httpRequests, { method: request.method, route, status }))
+          yield* Metric.update(
+            withTags(httpRequestDuration, { method: request.method, route }),
+            Duration.toSeconds(Duration.nanos(end - start))
+          )
+        })
+      )
+    )
+  })
+
+/**
+ * Request bodies over 64 KiB are refused with 413: at once when Content-Length says so,
+ * and otherwise when reading passes the limit.
+ */
+export const bodyLimit = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (declared > MAX_BODY_BYTES) {
+      return HttpServerResponse.unsafeJson(
+        { _tag: "PayloadTooLarge", message: `Request bodies are limited to ${MAX_BODY_BYTES} bytes` },
+        { status: 413 }
+      )
+    }
+    return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_BODY_BYTES))
+  })

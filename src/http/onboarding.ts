@@ -1,0 +1,19 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { Api } from "./Api.js"
+import { StatusCache } from "../integrations/StatusCache.js"
+
+/** Onboarding step 5: at least one platform must be connected (the original service's semantics). */
+export const OnboardingLive = HttpApiBuilder.group(Api, "onboarding", (handlers) =>
+  Effect.gen(function*() {
+    const cache = yield* StatusCache
+    return handlers.handle("stepFive", ({ path }) =>
+      Effect.map(cache.statuses(path.user_id), (statuses) => {
+        const connected = statuses
+          .filter((s) => s.connected)
+          .map((s) => ({ platform: s.platform, display_name: s.displayName, details: s.details }))
+        return connected.length === 0
+          ? { valid: false as const, error: "At least one platform must be connected", connected_platforms: [] }
+          : { valid: true as const, connected_platforms: connected, message: `Connected to ${connected.length} platform(s)` }
+      }))
+  }))

@@ -1,0 +1,319 @@
+import { Clock, Duration, Effect, Either, Metric, Option, Redacted } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { TokenCipher } from "../crypto/TokenCipher.js"
+import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import { EventRepository } from "../db/EventRepository.js"
+import { type AuthMode, StateRepository } from "../db/StateRepository.js"
+import type { Connection } from "../domain/Connection.js"
+import {
+  AuthorizationDenied,
+  InvalidCallback,
+  InvalidReturnTo,
+  InvalidState,
+  NotConnected,
+  type DatabaseUnavailable,
+  type PlatformNotConfigured,
+  type ProviderError,
+  type StateExpired,
+  type UnknownPlatform
+} from "../domain/errors.js"
+import { challengeS256, generateState, generateVerifier, hashState } from "../oauth/pkce.js"
+import { checkReturnTo } from "../oauth/redirectPolicy.js"
+import { withTags } from "../observability/labels.js"
+import { connectionEstablishment } from "../observability/metrics.js"
+import { ProviderRegistry } from "../registry/ProviderRegistry.js"
+import { StatusChanges } from "./StatusChanges.js"
+import { isConnected, platformStatus } from "./status.js"
+import { Refresher } from "./Refresher.js"
+
+/** An authorisation request lives 10 minutes (RFC 9700 recommends short-lived state). */
+export const STATE_TTL = Duration.minutes(10)
+
+export interface AuthorizeOptions {
+  readonly returnTo?: string | undefined
+  readonly mode?: AuthMode | undefined
+}
+
+export interface AuthUrlPayload {
+  readonly authUrl: string
+  readonly state: Redacted.Redacted<string>
+  readonly expiresAt: Date
+  readonly details: {
+    readonly platform: string
+    readonly displayName: string
+    readonly mode: AuthMode
+    readonly scopes: ReadonlyArray<string>
+    readonly pkce: boolean
+  }
+}
+
+export interface CallbackParams {
+  readonly state?: string | undefined
+  readonly code?: string | undefined
+  readonly error?: string | undefined
+}
+
+export interface CallbackResult<E> {
+  readonly platform: string
+  /** Where to send the browser and how; null when the state could not be read. */
+  readonly returnTo: string | null
+  readonly mode: AuthMode | null
+  readonly outcome: Either.Either<Connection, E>
+}
+
+export interface FreshToken {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly tokenType: string | null
+  readonly expiresAt: Date | null
+  readonly scope: string | null
+  readonly accountId: string
+}
+
+/** Why a callback did not produce a connection. */
+export type CallbackError =
+  | InvalidState
+  | StateExpired
+  | AuthorizationDenied
+  | InvalidCallback
+  | PlatformNotConfigured
+  | UnknownPlatform
+  | DatabaseUnavailable
+  | ProviderError
+
+const OAUTH_ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i
+
+const stateContext = (hash: Uint8Array, userId: string, platform: string) =>
+  ["state", Buffer.from(hash).toString("hex"), userId, platform]
+
+/**
+ * The flows over all platforms: authorize, callback, status, fresh token, refresh,
+ * disconnect. Platforms differ only in their definitions; storage is shared.
+ */
+export class Integrations extends Effect.Service<Integrations>()("Integrations/Integrations", {
+  effect: Effect.gen(function*() {
+    const registry = yield* ProviderRegistry
+    const refresher = yield* Refresher
+    const connections = yield* ConnectionRepository
+    const states = yield* StateRepository
+    const events = yield* EventRepository
+    const cipher = yield* TokenCipher
+    const changes = yield* StatusChanges
+    const app = yield* AppConfig
+    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+    const policy = {
+      deployEnv: app.deployEnv,
+      frontendUrl: app.frontendUrl,
+      allowedOrigins: app.allowedOrigins,
+      strictEnvMatch: app.oauth.strictEnvMatch
+    }
+
+    const authorize = (userId: string, platform: string, options: AuthorizeOptions = {}) =>
+      Effect.gen(function*() {
+        const provider = yield* registry.get(platform)
+        const returnTo = options.returnTo === undefined
+          ? null
+          : yield* Either.match(checkReturnTo(options.returnTo, policy), {
+            onLeft: (rule) => Effect.fail(new InvalidReturnTo({ rule })),
+            onRight: (url) => Effect.succeed(url.toString())
+          })
+        const mode = options.mode ?? "redirect"
+        const t = yield* now
+        const state = yield* generateState
+        const stateHash = hashState(Redacted.value(state))
+        const verifier = provider.definition.pkce ? Option.some(yield* generateVerifier) : Option.none()
+        const sealedVerifier = Option.isSome(verifier)
+          ? yield* cipher.seal(verifier.value, stateContext(stateHash, userId, platform))
+          : null
+        const expiresAt = new Date(t.getTime() + Duration.toMillis(STATE_TTL))
+        yield* states.create({
+          stateHash,
+          userId,
+          platform,
+          codeVerifier: sealedVerifier,
+          redirectUri: provider.settings.redirectUri,
+          returnTo,
+          mode,
+          expiresAt
+        }, t)
+        const authUrl = yield* provider.authorizationUrl({
+          state,
+          codeChallenge: Option.map(verifier, challengeS256),
+          redirectUri: provider.settings.redirectUri
+        })
+        return {
+          authUrl,
+          state,
+          expiresAt,
+          details: {
+            platform,
+            displayName: provider.displayName,
+            mode,
+            scopes: provider.settings.scopes,
+            pkce: provider.definition.pkce
+          }
+        } satisfies AuthUrlPayload
+      })
+
+    /** Everything after the state was consumed; failures here still know where to return. */
+    const exchange = (platform: string, stored: Effect.Effect.Success<ReturnType<typeof states.consume>>, params: CallbackParams) =>
+      Effect.gen(function*() {
+        if (stored.platform !== platform) return yield* new InvalidState({ reason: "platform-mismatch" })
+        if (params.error !== undefined) {
+          const error = OAUTH_ERROR_CODE.test(params.error) ? params.error : "invalid_error_code"
+          return yield* new AuthorizationDenied({ platform, error })
+        }
+        if (params.code === undefined || params.code === "") return yield* new InvalidCallback({ platform, reason: "missing-code" })
+        const provider = yield* registry.get(platform)
+        const codeVerifier = stored.codeVerifier === null || stored.keyId === null
+          ? Option.none()
+          : Option.some(
+            yield* cipher.open({ keyId: stored.keyId, bytes: stored.codeVerifier }, stateContext(stored.stateHash, stored.userId, platform)).pipe(
+              Effect.mapError(() => new InvalidState({ reason: "unknown" }))
+            )
+          )
+        const grant = yield* provider.exchangeCode({ code: params.code, codeVerifier, redirectUri: stored.redirectUri })
+        const account = yield* provider.account(grant)
+        const t = yield* now
+        const connection = yield* connections.upsert({
+          userId: stored.userId,
+          platform,
+          accountId: account.accountId,
+          providerData: account.providerData,
+          tokens: {
+            accessToken: grant.accessToken,
+            refreshToken: grant.refreshToken,
+            tokenType: Option.getOrNull(grant.tokenType),
+            // The scope actually granted: the user may grant less than was asked.
+            scope: Option.getOrElse(grant.scope, () => provider.settings.scopes.join(provider.definition.scopeSeparator)),
+            expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
+          }
+        }, t)
+        yield* events.append({
+          connectionId: connection.id,
+          userId: connection.userId,
+          platform,
+          kind: "connected",
+          detail: { account_id: connection.accountId, scope: connection.scope }
+        }, t)
+        yield* Metric.update(withTags(connectionEstablishment, { platform }), (t.getTime() - stored.createdAt.getTime()) / 1000)
+        yield* changes.publish(connection.userId, platform)
+        yield* Effect.logInfo("connected").pipe(Effect.annotateLogs({ platform, account_id: connection.accountId }))
+        return connection
+      })
+
+    const completeCallback = (
+      platform: string,
+      params: CallbackParams
+    ): Effect.Effect<CallbackResult<CallbackError>, UnknownPlatform> =>
+      Effect.gen(function*() {
+        yield* registry.definition(platform)
+        const t = yield* now
+        if (params.state === undefined || params.state === "") {
+          return { platform, returnTo: null, mode: null, outcome: Either.left<CallbackError>(new InvalidState({ reason: "missing" })) }
+        }
+        const consumed = yield* Effect.either(states.consume(hashState(params.state), t))
+        if (Either.isLeft(consumed)) return { platform, returnTo: null, mode: null, outcome: Either.left<CallbackError>(consumed.left) }
+        const stored = consumed.right
+        const outcome = yield* Effect.either(exchange(platform, stored, params))
+        if (Either.isLeft(outcome)) {
+          yield* Effect.logWarning("callback refused").pipe(Effect.annotateLogs({ platform, reason: outcome.left._tag }))
+        }
+        return { platform, returnTo: stored.returnTo, mode: stored.mode, outcome }
+      })
+
+    const catalogListing = Effect.map(registry.list, (list) =>
+      list.map((p) => ({
+        key: p.key,
+        displayName: p.displayName,
+        configured: p.configured,
+        degradedReason: p.health?.state === "open" ? "circuit_open" : null
+      })))
+
+    const statuses = (userId: string) =>
+      Effect.gen(function*() {
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connections.findByUser(userId), now])
+        return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t))
+      })
+
+    const status = (userId: string, platform: string) =>
+      Effect.gen(function*() {
+        yield* registry.definition(platform)
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connections.findByUserAndPlatform(userId, platform), now])
+        const listing = platforms.find((p) => p.key === platform)
+        return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t)
+      })
+
+    /** The connection to use: the given account, else the most recently updated connected one. */
+    const pick = (userId: string, platform: string, accountId?: string) =>
+      Effect.gen(function*() {
+        yield* registry.definition(platform)
+        const t = yield* now
+        const rows = (yield* connections.findByUserAndPlatform(userId, platform)).filter((r) => accountId === undefined || r.accountId === accountId)
+        const usable = rows.filter((r) => isConnected(r, t)).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())[0]
+        if (usable !== undefined) return usable
+        const state = platformStatus({ key: platform, displayName: platform, configured: true }, rows, t).status
+        return yield* new NotConnected({ platform, status: state })
+      })
+
+    const accessToken = (userId: string, platform: string, accountId?: string) =>
+      Effect.gen(function*() {
+        let connection = yield* pick(userId, platform, accountId)
+        const t = yield* now
+        if (connection.expiresAt !== null && connection.expiresAt.getTime() - t.getTime() <= Duration.toMillis(app.tokens.minTtl)) {
+          connection = yield* refresher.refresh(connection, { force: false })
+          yield* changes.publish(userId, platform)
+        }
+        const tokens = yield* connections.tokens(connection)
+        return {
+          accessToken: tokens.accessToken,
+          tokenType: connection.tokenType,
+          expiresAt: connection.expiresAt,
+          scope: connection.scope,
+          accountId: connection.accountId
+        } satisfies FreshToken
+      })
+
+    /** Refreshes now (or, for tokens that do not expire, validates them). */
+    const refresh = (userId: string, platform: string, accountId?: string) =>
+      Effect.gen(function*() {
+        const connection = yield* pick(userId, platform, accountId)
+        const definition = yield* registry.definition(platform)
+        const result = definition.refresh === "none" || connection.expiresAt === null && !connection.hasRefreshToken
+          ? yield* refresher.validate(connection)
+          : yield* refresher.refresh(connection, { force: true })
+        yield* changes.publish(userId, platform)
+        return result
+      }).pipe(Effect.tapError(() => changes.publish(userId, platform)))
+
+    const disconnect = (userId: string, platform: string) =>
+      Effect.gen(function*() {
+        const definition = yield* registry.definition(platform)
+        const rows = (yield* connections.findByUserAndPlatform(userId, platform)).filter((r) => r.status !== "disconnected")
+        if (rows.length === 0) return yield* new NotConnected({ platform })
+        let revoked = false
+        if (definition.revocation) {
+          const provider = yield* Effect.option(registry.get(platform))
+          for (const row of rows) {
+            const tokens = yield* Effect.option(connections.tokens(row))
+            if (Option.isNone(provider) || Option.isNone(tokens)) continue
+            // Revoking the refresh token revokes the grant; a failure must not keep the user connected here.
+            const token = Option.getOrElse(tokens.value.refreshToken, () => tokens.value.accessToken)
+            const done = yield* Effect.either(provider.value.revoke(token))
+            revoked = Either.isRight(done) || revoked
+            if (Either.isLeft(done)) {
+              yield* Effect.logWarning("revocation failed; disconnected locally").pipe(Effect.annotateLogs({ platform, error: done.left._tag }))
+            }
+          }
+        }
+        const t = yield* now
+        const gone = yield* connections.disconnect(userId, platform, t)
+        for (const row of gone) {
+          yield* events.append({ connectionId: row.id, userId, platform, kind: "disconnected", detail: { revoked } }, t)
+        }
+        yield* changes.publish(userId, platform)
+        return { disconnected: gone.length, revoked }
+      })
+
+    return { authorize, completeCallback, statuses, status, accessToken, refresh, disconnect } as const
+  })
+}) {}

@@ -1,0 +1,89 @@
+import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Clock, type Duration, Effect, Option, Schema } from "effect"
+import {
+  InvalidClient,
+  InvalidGrant,
+  ProviderResponseInvalid,
+  ProviderUnavailable,
+  RateLimited
+} from "../domain/errors.js"
+
+/** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds from `nowMs`. */
+export const parseRetryAfter = (value: string | undefined, nowMs: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
+}
+
+/**
+ * Sends a request and reads its answer with `read`, all within `timeout`. Transport
+ * failures, timeouts, 5xx and 429 become the transient errors; `read` gets every other response.
+ */
+export const call = <A, E, R>(
+  platform: string,
+  request: HttpClientRequest.HttpClientRequest,
+  timeout: Duration.DurationInput,
+  read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
+) =>
+  send(platform, request).pipe(
+    Effect.flatMap(read),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
+  )
+
+const send = (platform: string, request: HttpClientRequest.HttpClientRequest) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(request).pipe(
+      Effect.catchAll(() => Effect.fail(new ProviderUnavailable({ platform, reason: "network" })))
+    )
+    if (response.status === 429) {
+      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+      return yield* new RateLimited(retryAfterMs === undefined ? { platform } : { platform, retryAfterMs })
+    }
+    if (response.status >= 500) return yield* new ProviderUnavailable({ platform, reason: "status", status: response.status })
+    return response
+  })
+
+/** The body as JSON; anything else is ProviderResponseInvalid. */
+export const readJson = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
+  response.json.pipe(
+    Effect.mapError(() => new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} with a body that is not JSON` }))
+  )
+
+const OAuthErrorBody = Schema.Struct({
+  error: Schema.String,
+  error_description: Schema.optional(Schema.String)
+})
+
+const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/
+
+/**
+ * Text a platform wrote may be shown to an operator, but first anything that could be a
+ * token or a code (long runs of token characters) is cut out, and it is shortened.
+ */
+export const sanitizeDescription = (text: string): string =>
+  text.replace(/[A-Za-z0-9._~+/=-]{24,}/g, "[redacted]").replace(/[\u0000-\u001f]/g, " ").slice(0, 200)
+
+/** A 4xx from a token or revocation endpoint, read as the RFC 6749 §5.2 error it should carry. */
+export const oauthError = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
+  Effect.gen(function*() {
+    const body = yield* readJson(platform, response)
+    const decoded = Schema.decodeUnknownOption(OAuthErrorBody)(body)
+    if (Option.isNone(decoded) || !ERROR_CODE.test(decoded.value.error)) {
+      return new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} without an OAuth error code` })
+    }
+    const { error, error_description } = decoded.value
+    switch (error) {
+      case "invalid_grant":
+        return new InvalidGrant(
+          error_description === undefined ? { platform } : { platform, description: sanitizeDescription(error_description) }
+        )
+      case "invalid_client":
+      case "unauthorized_client":
+        return new InvalidClient({ platform, error })
+      default:
+        return new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} error ${error}` })
+    }
+  }).pipe(Effect.merge, Effect.flatMap(Effect.fail))

@@ -1,0 +1,75 @@
+import { Metric, MetricBoundaries } from "effect"
+
+/** Calls to platforms, by platform, operation and outcome (ok or the error's tag). */
+export const providerCalls = Metric.counter("provider_calls_total", {
+  description: "Calls to platforms by platform, operation and outcome",
+  incremental: true
+})
+
+/** Time spent in token-endpoint operations (exchange, refresh), in seconds, retries included. */
+export const tokenEndpointLatency = Metric.histogram(
+  "provider_token_endpoint_seconds",
+  MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 14 }),
+  "Latency of token endpoint operations by platform and operation"
+)
+
+/** Refresh outcomes by platform, outcome (success, failure) and reason. */
+export const refreshes = Metric.counter("token_refreshes_total", {
+  description: "Token refreshes by platform, outcome and reason",
+  incremental: true
+})
+
+/** From the authorisation request to the stored connection, in seconds. */
+export const connectionEstablishment = Metric.histogram(
+  "connection_establishment_seconds",
+  MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 12 }),
+  "Time from authorize to a stored connection, by platform"
+)
+
+/** Status cache lookups by result (hit, miss). */
+export const statusCacheRequests = Metric.counter("status_cache_requests_total", {
+  description: "Connection status cache lookups by result",
+  incremental: true
+})
+
+/** HTTP requests served, by method, route template and status. */
+export const httpRequests = Metric.counter("http_requests_total", {
+  description: "HTTP requests by method, route and status",
+  incremental: true
+})
+
+export const httpRequestDuration = Metric.histogram(
+  "http_request_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.0005, factor: 2, count: 16 }),
+  "HTTP request latency by method and route"
+)
+
+/** Monitor ticks by result (ok, failed). */
+export const monitorTicks = Metric.counter("monitor_ticks_total", {
+  description: "Token monitor ticks by result",
+  incremental: true
+})
+
+/** Connections handled by the monitor, by outcome (refreshed, validated, failed, skipped, needs_reauth, warned) and reason. */
+export const monitorConnections = Metric.counter("monitor_connections_total", {
+  description: "Connections handled by the token monitor by outcome and reason",
+  incremental: true
+})
+
+export const monitorTickDuration = Metric.histogram(
+  "monitor_tick_seconds",
+  MetricBoundaries.exponential({ start: 0.01, factor: 2, count: 14 }),
+  "Duration of token monitor ticks"
+)
+
+/** Connections claimed in the last tick. */
+export const monitorDue = Metric.gauge("monitor_due_connections", { description: "Connections due in the last monitor tick" })
+
+/** Circuit breaker transitions by platform, from and to. */
+export const breakerTransitions = Metric.counter("circuit_breaker_transitions_total", {
+  description: "Circuit breaker transitions by platform",
+  incremental: true
+})
+
+/** Circuit breaker state by platform: 0 closed, 1 half open, 2 open. */
+export const breakerState = Metric.gauge("circuit_breaker_state", { description: "Circuit breaker state (0 closed, 1 half open, 2 open)" })

@@ -1,0 +1,98 @@
+import type { HttpClient } from "@effect/platform"
+import type { Duration, Effect, Option, Redacted } from "effect"
+import type { ProviderError } from "../domain/errors.js"
+
+/** What a token endpoint answered, normalised; `fields` holds its other, non-secret fields. */
+export interface TokenGrant {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly refreshToken: Option.Option<Redacted.Redacted<string>>
+  /** Seconds; None when the platform did not say (treated as not expiring, validated periodically). */
+  readonly expiresIn: Option.Option<number>
+  readonly scope: Option.Option<string>
+  readonly tokenType: Option.Option<string>
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** The account a connection belongs to, and what to keep about it (never a token). */
+export interface AccountInfo {
+  readonly accountId: string
+  readonly providerData: Readonly<Record<string, unknown>>
+}
+
+export interface AuthorizationRequest {
+  readonly state: Redacted.Redacted<string>
+  readonly codeChallenge: Option.Option<string>
+  readonly redirectUri: string
+}
+
+/** A platform's settings, read from `<KEY>_*` variables and checked. */
+export interface PlatformSettings {
+  readonly clientId: string
+  readonly clientSecret: Option.Option<Redacted.Redacted<string>>
+  readonly redirectUri: string
+  /** Every endpoint URL, defaults overridden by `<KEY>_<NAME>_URL`. */
+  readonly urls: Readonly<Record<string, string>>
+  /** The endpoint names whose URL came from a variable. */
+  readonly overridden: ReadonlySet<string>
+  readonly scopes: ReadonlyArray<string>
+  readonly tokenBody: "form" | "json"
+  readonly timeout: Duration.Duration
+}
+
+/** What a platform's small functions may use: its settings and HTTP helpers bound to it. */
+export interface PlatformContext {
+  readonly platform: string
+  readonly settings: PlatformSettings
+  /** GET a platform API with the access token; 401/403 become InvalidGrant (the token is dead). */
+  readonly getJson: (url: string, accessToken: Redacted.Redacted<string>) => Effect.Effect<unknown, ProviderError, HttpClient.HttpClient>
+  /** POST JSON with an Authorization header value as the platform wants it. */
+  readonly postJson: (
+    url: string,
+    body: unknown,
+    authorization: Option.Option<Redacted.Redacted<string>>
+  ) => Effect.Effect<unknown, ProviderError, HttpClient.HttpClient>
+  /** The token endpoint, for grants beyond code and refresh (Wix's anonymous grant). */
+  readonly tokenRequest: (params: Readonly<Record<string, string>>) => Effect.Effect<TokenGrant, ProviderError, HttpClient.HttpClient>
+}
+
+/**
+ * A platform, as data plus the few functions where its wire format differs from plain
+ * OAuth 2.0. The generic engine (src/oauth) does everything else.
+ */
+export interface PlatformDefinition {
+  readonly key: string
+  readonly displayName: string
+  /** Default endpoint URLs by name; `authorize` and `token` are required. */
+  readonly endpoints: { readonly authorize: string; readonly token: string } & Readonly<Record<string, string>>
+  readonly scopes: ReadonlyArray<string>
+  readonly scopeSeparator: string
+  /** Extra authorize parameters (access_type, prompt, ...). */
+  readonly authorizeParams: Readonly<Record<string, string>>
+  /** Send a PKCE S256 challenge (RFC 7636). */
+  readonly pkce: boolean
+  /** A public client has no secret (Wix Headless). */
+  readonly client: "confidential" | "public"
+  /** Client authentication at the token endpoint: in the body, or HTTP Basic (RFC 6749 §2.3.1). */
+  readonly clientAuth: "body" | "basic"
+  readonly tokenBody: "form" | "json"
+  /** Token request parameter names: OAuth's snake_case, or camelCase (Wix). */
+  readonly paramCase: "snake" | "camel"
+  /** Which endpoint serves the refresh grant; "none" when tokens cannot be refreshed. */
+  readonly refresh: "token" | "refresh" | "none"
+  /** Consecutive invalid_grant answers to a refresh before the connection needs re-authorisation. */
+  readonly invalidGrantTolerance: number
+  /** Revoke at the `revoke` endpoint on disconnect (RFC 7009). */
+  readonly revocation: boolean
+  /** How API calls present the access token (`Bearer <token>` unless the platform says otherwise). */
+  readonly authorizationHeader?: (accessToken: string) => string
+  /** Builds the authorization URL when it is not a plain query on `authorize` (Wix). */
+  readonly authorizationUrl?: (
+    context: PlatformContext,
+    request: AuthorizationRequest,
+    plain: () => string
+  ) => Effect.Effect<string, ProviderError, HttpClient.HttpClient>
+  /** Looks up the account and what to keep about it; must tolerate lookups that fail. */
+  readonly account?: (context: PlatformContext, grant: TokenGrant) => Effect.Effect<AccountInfo, ProviderError, HttpClient.HttpClient>
+  /** Checks a token that does not expire is still alive; fails with InvalidGrant when it is not. */
+  readonly validate?: (context: PlatformContext, accessToken: Redacted.Redacted<string>) => Effect.Effect<void, ProviderError, HttpClient.HttpClient>
+}

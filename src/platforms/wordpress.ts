@@ -1,0 +1,43 @@
+import { Effect, Option, Schema } from "effect"
+import type { PlatformDefinition } from "./definition.js"
+
+const Me = Schema.Struct({ ID: Schema.Union(Schema.Number, Schema.String), username: Schema.optional(Schema.String) })
+const BlogId = Schema.Union(Schema.Number, Schema.NumberFromString)
+
+/** WordPress.com's classic OAuth 2.0 server: tokens without expiry or refresh, validated through /me. */
+export const wordpress: PlatformDefinition = {
+  key: "wordpress",
+  displayName: "WordPress.com",
+  endpoints: {
+    authorize: "https://public-api.wordpress.com/oauth2/authorize",
+    token: "https://public-api.wordpress.com/oauth2/token",
+    me: "https://public-api.wordpress.com/rest/v1/me"
+  },
+  // "global": one token for all the user's sites (without it the user picks one blog).
+  scopes: ["global"],
+  scopeSeparator: " ",
+  authorizeParams: {},
+  pkce: false,
+  client: "confidential",
+  clientAuth: "body",
+  tokenBody: "form",
+  paramCase: "snake",
+  refresh: "none",
+  invalidGrantTolerance: 1,
+  revocation: false,
+  account: (context, grant) =>
+    Effect.gen(function*() {
+      const blogId = Schema.decodeUnknownOption(BlogId)(grant.fields["blog_id"]).pipe(Option.filter((id) => id > 0))
+      const blogUrl = typeof grant.fields["blog_url"] === "string" ? grant.fields["blog_url"] : null
+      if (Option.isSome(blogId)) {
+        return { accountId: String(blogId.value), providerData: { blog_id: blogId.value, blog_url: blogUrl } }
+      }
+      // A global token (blog_id 0): the account is the WordPress.com user.
+      const me = yield* context.getJson(context.settings.urls["me"] ?? "", grant.accessToken).pipe(
+        Effect.flatMap(Schema.decodeUnknown(Me)),
+        Effect.catchTag("ParseError", () => Effect.succeed({ ID: "", username: undefined }))
+      )
+      return { accountId: String(me.ID), providerData: { blog_id: 0, blog_url: null, username: me.username ?? null } }
+    }),
+  validate: (context, accessToken) => Effect.asVoid(context.getJson(context.settings.urls["me"] ?? "", accessToken))
+}

@@ -1,0 +1,108 @@
+import { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Effect, Either, Layer } from "effect"
+import { AppConfig, describeConfigError } from "../config/AppConfig.js"
+import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
+import { makeOAuthClient } from "../oauth/OAuthClient.js"
+import type { PlatformDefinition } from "../platforms/definition.js"
+import { type Availability, readSettings } from "../platforms/settings.js"
+import type { BreakerHealth } from "../resilience/CircuitBreaker.js"
+import type { IntegrationProvider } from "./IntegrationProvider.js"
+import { platforms } from "./platforms.js"
+import { readResilience } from "./resilienceSettings.js"
+import { makeResilientProvider } from "./resilient.js"
+
+/** The platforms the registry offers. */
+export class PlatformCatalog extends Context.Tag("Integrations/PlatformCatalog")<
+  PlatformCatalog,
+  ReadonlyArray<PlatformDefinition>
+>() {
+  static readonly layer = (definitions: ReadonlyArray<PlatformDefinition>) => Layer.succeed(PlatformCatalog, definitions)
+  static readonly Default = PlatformCatalog.layer(platforms)
+}
+
+export interface PlatformListing {
+  readonly key: string
+  readonly displayName: string
+  readonly configured: boolean
+  /** "not_configured" (no client id) or "misconfigured", with the variables and rules. */
+  readonly problems: ReadonlyArray<string>
+  readonly state: "configured" | "not_configured" | "misconfigured"
+  /** The circuit breaker, once the provider has been built. */
+  readonly health: BreakerHealth | null
+}
+
+/**
+ * Providers assembled from the catalog: each built on first use (settings read and
+ * checked, OAuth client and circuit breaker made) and cached. An unconfigured or
+ * misconfigured platform fails alone with PlatformNotConfigured; the others work.
+ */
+export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integrations/ProviderRegistry", {
+  dependencies: [PlatformCatalog.Default, NodeHttpClient.layerUndici],
+  effect: Effect.gen(function*() {
+    const catalog = yield* PlatformCatalog
+    const app = yield* AppConfig
+    const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    // Captured now so a provider built later, from any fiber, reads the same configuration.
+    const configProvider = yield* Effect.configProviderWith(Effect.succeed)
+
+    const build = (definition: PlatformDefinition, availabilityOf: Effect.Effect<Availability>) =>
+      Effect.gen(function*() {
+        const availability = yield* availabilityOf
+        if (availability._tag !== "Configured") {
+          return yield* new PlatformNotConfigured({ platform: definition.key, problems: availability.problems })
+        }
+        const resilience = yield* Effect.either(readResilience(definition.key))
+        if (Either.isLeft(resilience)) {
+          return yield* new PlatformNotConfigured({ platform: definition.key, problems: describeConfigError(resilience.left) })
+        }
+        return yield* makeResilientProvider(makeOAuthClient(definition, availability.settings), resilience.right)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, http), Effect.withConfigProvider(configProvider))
+
+    const entries = new Map<string, {
+      readonly definition: PlatformDefinition
+      readonly availability: Effect.Effect<Availability>
+      readonly provider: Effect.Effect<IntegrationProvider, PlatformNotConfigured>
+      built: IntegrationProvider | null
+    }>()
+    for (const definition of catalog) {
+      // Settings do not change while the process runs: read and checked once, on first use.
+      const availability = yield* Effect.cached(readSettings(definition, app).pipe(Effect.withConfigProvider(configProvider)))
+      const provider = yield* Effect.cached(build(definition, availability))
+      const entry = {
+        definition,
+        availability,
+        provider: Effect.tap(provider, (built) => Effect.sync(() => { entry.built = built })),
+        built: null as IntegrationProvider | null
+      }
+      entries.set(definition.key, entry)
+    }
+    const keys = catalog.map((d) => d.key)
+
+    const get = (key: string): Effect.Effect<IntegrationProvider, UnknownPlatform | PlatformNotConfigured> => {
+      const entry = entries.get(key)
+      return entry === undefined ? Effect.fail(new UnknownPlatform({ platform: key, known: keys })) : entry.provider
+    }
+
+    const definition = (key: string): Effect.Effect<PlatformDefinition, UnknownPlatform> => {
+      const entry = entries.get(key)
+      return entry === undefined ? Effect.fail(new UnknownPlatform({ platform: key, known: keys })) : Effect.succeed(entry.definition)
+    }
+
+    const list: Effect.Effect<ReadonlyArray<PlatformListing>> = Effect.forEach(Array.from(entries.values()), (entry) =>
+      Effect.gen(function*() {
+        const availability = yield* entry.availability
+        const health = entry.built === null ? null : yield* entry.built.health
+        return {
+          key: entry.definition.key,
+          displayName: entry.definition.displayName,
+          configured: availability._tag === "Configured",
+          problems: availability._tag === "Configured" ? [] : availability.problems,
+          state: availability._tag === "Configured" ? "configured" : availability._tag === "NotConfigured" ? "not_configured" : "misconfigured",
+          health
+        } satisfies PlatformListing
+      }))
+
+    return { keys, get, definition, list } as const
+  })
+}) {}

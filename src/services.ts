@@ -1,0 +1,19 @@
+import { Layer } from "effect"
+import { TokenCipher } from "./crypto/TokenCipher.js"
+import { ConnectionRepository } from "./db/ConnectionRepository.js"
+import { EventRepository } from "./db/EventRepository.js"
+import { StateRepository } from "./db/StateRepository.js"
+import { Integrations } from "./integrations/Integrations.js"
+import { Refresher } from "./integrations/Refresher.js"
+import { StatusChangesLive } from "./integrations/StatusChanges.js"
+import { ProviderRegistry } from "./registry/ProviderRegistry.js"
+
+/** Repositories, providers and flows, over storage. */
+export const ServicesLive = Integrations.Default.pipe(
+  Layer.provideMerge(Refresher.Default),
+  Layer.provideMerge(ProviderRegistry.Default),
+  Layer.provideMerge(Layer.mergeAll(ConnectionRepository.DefaultWithoutDependencies, StateRepository.Default, EventRepository.Default)),
+  Layer.provideMerge(TokenCipher.Default),
+  Layer.provideMerge(StatusChangesLive)
+)
+

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { Connection } from "../../src/domain/Connection.js"
+import { isConnected, platformStatus } from "../../src/integrations/status.js"
+import { at } from "../support/time.js"
+
+const connection = (overrides: Partial<Connection> = {}): Connection => ({
+  id: "c1",
+  userId: "u1",
+  platform: "gsc",
+  accountId: "",
+  status: "active",
+  keyId: "k1",
+  hasRefreshToken: true,
+  tokenType: "Bearer",
+  scope: "s",
+  expiresAt: at(3600),
+  providerData: { sites: ["a"] },
+  refreshFailures: 0,
+  lastRefreshError: null,
+  lastRefreshedAt: null,
+  nextAttemptAt: null,
+  leaseUntil: null,
+  invalidGrantStreak: 0,
+  lastValidatedAt: null,
+  expiryWarnedAt: null,
+  createdAt: at(0),
+  updatedAt: at(0),
+  ...overrides
+})
+
+const gsc = { key: "gsc", displayName: "Google Search Console", configured: true }
+
+describe("connected", () => {
+  it("is an active connection with an unexpired token", () => {
+    expect(isConnected(connection({ hasRefreshToken: false }), at(10))).toBe(true)
+  })
+
+  it("is an active connection with an expired token that can be refreshed", () => {
+    expect(isConnected(connection({ expiresAt: at(10) }), at(20))).toBe(true)
+  })
+
+  it("is not an expired token without a refresh token", () => {
+    expect(isConnected(connection({ expiresAt: at(10), hasRefreshToken: false }), at(20))).toBe(false)
+    expect(isConnected(connection({ expiresAt: at(10), hasRefreshToken: false }), at(10))).toBe(false)
+  })
+
+  it("is a token that does not expire", () => {
+    expect(isConnected(connection({ expiresAt: null, hasRefreshToken: false }), at(1e9))).toBe(true)
+  })
+
+  it("is never a connection that needs re-authorisation, was revoked or disconnected", () => {
+    for (const status of ["needs_reauth", "revoked", "disconnected"] as const) {
+      expect(isConnected(connection({ status }), at(10))).toBe(false)
+    }
+  })
+})
+
+describe("platform status", () => {
+  it("reports a platform without connections as not connected, or not configured", () => {
+    expect(platformStatus(gsc, [], at(0)).status).toBe("not_connected")
+    expect(platformStatus({ ...gsc, configured: false }, [], at(0)).status).toBe("not_configured")
+  })
+
+  it("is connected when any account is, with the newest connected account's details", () => {
+    const status = platformStatus(gsc, [
+      connection({ id: "a", accountId: "1", status: "needs_reauth", providerData: { blog: "old" } }),
+      connection({ id: "b", accountId: "2", providerData: { blog: "new" }, updatedAt: at(5) })
+    ], at(10))
+    expect(status.connected).toBe(true)
+    expect(status.status).toBe("connected")
+    expect(status.details).toEqual({ blog: "new" })
+    expect(status.error).toBeNull()
+    expect(status.accounts.map((a) => [a.accountId, a.status])).toEqual([["1", "needs_reauth"], ["2", "active"]])
+  })
+
+  it("puts the state the user can act on first", () => {
+    const status = platformStatus(gsc, [
+      connection({ id: "a", accountId: "1", status: "disconnected" }),
+      connection({ id: "b", accountId: "2", status: "needs_reauth" })
+    ], at(10))
+    expect(status.status).toBe("needs_reauth")
+    expect(status.error).toMatch(/connect again/)
+  })
+
+  it("calls an unrefreshable token past its expiry expired", () => {
+    const status = platformStatus(gsc, [connection({ expiresAt: at(5), hasRefreshToken: false })], at(10))
+    expect(status.status).toBe("expired")
+    expect(status.accounts[0]?.status).toBe("expired")
+  })
+
+  it("marks the answer degraded when the platform cannot be reached", () => {
+    const status = platformStatus({ ...gsc, degradedReason: "circuit_open" }, [connection()], at(10))
+    expect(status.connected).toBe(true)
+    expect(status.degraded).toBe(true)
+    expect(status.degradedReason).toBe("circuit_open")
+  })
+})

@@ -1,0 +1,64 @@
+import { createServer } from "node:http"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import type { Settings } from "../../src/config/AppConfig.js"
+import { AppConfig } from "../../src/config/AppConfig.js"
+import { pgClientLayer } from "../../src/db/Database.js"
+import { serveApi } from "../../src/http/server.js"
+import { StatusCache } from "../../src/integrations/StatusCache.js"
+import { ServicesLive } from "../../src/services.js"
+import { testPool } from "./database.js"
+import { testSettings } from "./config.js"
+
+export const API_KEY = "test-api-key-0123456789"
+export const TOKEN_KEY = "test-token-key-0123456789"
+
+export interface Instance {
+  readonly baseUrl: string
+  readonly context: Context.Context<Layer.Layer.Success<typeof ServicesLive>>
+  /** fetch against the instance, with the API key unless headers say otherwise. */
+  readonly request: (path: string, init?: RequestInit & { readonly key?: string | null }) => Promise<Response>
+}
+
+/**
+ * One service instance — pool, caches, registry, HTTP server on an ephemeral port — on
+ * the database at `databaseUrl`, configured by `settings` and the platform variables in
+ * `env`. Stops with the scope.
+ */
+export const startInstance = (options: {
+  readonly databaseUrl: string
+  readonly env?: Readonly<Record<string, string>>
+  readonly settings?: Partial<Settings>
+}) =>
+  Effect.gen(function*() {
+    const settings = testSettings({
+      apiKeys: [Redacted.make(API_KEY)],
+      tokenApiKeys: [Redacted.make(TOKEN_KEY)],
+      ...options.settings,
+      database: { ...testSettings().database, url: Option.some(Redacted.make(options.databaseUrl)) }
+    })
+    const storage = pgClientLayer(Redacted.make(options.databaseUrl), testPool).pipe(
+      Layer.provideMerge(Layer.succeed(AppConfig, settings))
+    )
+    const services = ServicesLive.pipe(Layer.provideMerge(storage))
+    const app = Layer.merge(
+      serveApi.pipe(
+        Layer.provide(StatusCache.Default),
+        Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+      ),
+      Layer.empty
+    ).pipe(Layer.provideMerge(services), Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))))
+    const context = yield* Layer.build(app)
+    const server = Context.get(context, HttpServer.HttpServer)
+    const address = server.address
+    const baseUrl = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
+    const request: Instance["request"] = (path, init = {}) => {
+      const { key, ...rest } = init
+      const headers = new Headers(rest.headers)
+      const used = key === undefined ? API_KEY : key
+      if (used !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${used}`)
+      return fetch(`${baseUrl}${path}`, { ...rest, headers, redirect: "manual" })
+    }
+    return { baseUrl, context, request } satisfies Instance
+  })

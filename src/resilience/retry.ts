@@ -47,12 +47,15 @@ const honouringRetryAfter = <E>(settings: RetrySettings) =>
 
 /**
  * Runs `attempt` through the breaker, retrying transient failures on the schedule. Each
- * attempt is one breaker observation; an open breaker fails with CircuitOpen at once (no
- * sleeping through the remaining retries); any other error is not retried.
+ * attempt is one breaker observation; once the breaker is open the retries stop at once
+ * (no sleeping through them); any other error is not retried.
  */
 export const withRetry = <A, E, R>(attempt: Effect.Effect<A, E, R>, settings: RetrySettings, breaker: CircuitBreaker) =>
   breaker.protect(attempt).pipe(
-    Effect.retry({ schedule: honouringRetryAfter<E | CircuitOpen>(settings), while: isTransient })
+    Effect.retry({
+      schedule: honouringRetryAfter<E | CircuitOpen>(settings),
+      while: (error) => !isTransient(error) ? false : Effect.map(breaker.health, (h) => h.state !== "open")
+    })
   )
 
 /** One attempt through the breaker, never retried: authorisation codes are single use. */

@@ -1,0 +1,81 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { pgClientLayer } from "../../src/db/Database.js"
+import { TOKEN_KEY } from "../support/app.js"
+import { testPool } from "../support/database.js"
+import { call, connect, json, post } from "../support/flow.js"
+import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
+import { Redacted } from "effect"
+
+const rawTokens = (databaseUrl: string, userId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ accessToken: Uint8Array | null; refreshToken: Uint8Array | null }>`select access_token, refresh_token from oauth_connections where user_id = ${userId}`
+  ).pipe(Effect.provide(pgClientLayer(Redacted.make(databaseUrl), testPool)), Effect.orDie)
+
+describe("connect flow over HTTP", () => {
+  layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    for (const platform of ["gsc", "bing", "wordpress", "wix"] as const) {
+      it.effect(`${platform}: authorize, consent, callback, status, token, refresh, disconnect`, () =>
+        Effect.gen(function*() {
+          const { instance, fakes, databaseUrl } = yield* Harness
+          const fake = fakes[platform]
+          const user = `flow-${platform}`
+
+          const { payload, redirect, callback } = yield* connect(instance, user, platform, { return_to: `${FRONTEND}/settings` })
+          expect(payload.details.platform).toBe(platform)
+          expect(callback.status).toBe(302)
+          const landing = new URL(callback.headers.get("location") ?? "")
+          expect(landing.origin + landing.pathname).toBe(`${FRONTEND}/settings`)
+          expect(landing.searchParams.get("status")).toBe("connected")
+          expect(landing.searchParams.get("platform")).toBe(platform)
+          expect(callback.headers.get("referrer-policy")).toBe("no-referrer")
+          expect(callback.headers.get("cache-control")).toBe("no-store")
+          expect(landing.search).not.toContain(redirect.searchParams.get("code") ?? "none")
+
+          // The redirect URI of the authorization request is sent again, unchanged, at the token endpoint.
+          const exchange = fake.requestsTo("token").find((r) => r.body["grant_type"] === "authorization_code" || r.body["grantType"] === "authorization_code")
+          expect(exchange).toBeDefined()
+          const authorizeRequest = fake.requestsTo("authorize").at(-1)
+          expect(exchange?.body["redirect_uri"] ?? exchange?.body["redirectUri"]).toBe(authorizeRequest?.query["redirect_uri"])
+
+          // Stored encrypted: the raw columns contain no token the platform issued.
+          const rows = yield* rawTokens(databaseUrl, user)
+          expect(rows).toHaveLength(1)
+          const stored = Buffer.concat(rows.flatMap((r) => [r.accessToken, r.refreshToken]).filter((b): b is Uint8Array => b !== null).map((b) => Buffer.from(b)))
+          expect(stored.length).toBeGreaterThan(0)
+          expect(fake.liveTokens().length).toBeGreaterThan(0)
+          for (const token of fake.liveTokens()) expect(stored.includes(Buffer.from(token))).toBe(false)
+
+          const status = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`))
+          expect(status.connected).toBe(true)
+          expect(status.status).toBe("connected")
+
+          const token = yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY })
+          expect(token.status).toBe(200)
+          const tokenBody = yield* json(token)
+          expect(fake.isLiveAccessToken(tokenBody.access_token)).toBe(true)
+
+          const refreshed = yield* post(instance, `/v1/users/${user}/connections/${platform}/refresh`)
+          expect(refreshed.status).toBe(200)
+          expect((yield* json(refreshed)).connected).toBe(true)
+          const afterRefresh = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY }))
+          expect(fake.isLiveAccessToken(afterRefresh.access_token)).toBe(true)
+          if (platform !== "wordpress") expect(afterRefresh.access_token).not.toBe(tokenBody.access_token)
+
+          const gone = yield* call(instance, `/v1/users/${user}/connections/${platform}`, { method: "DELETE" })
+          expect(gone.status).toBe(200)
+          const goneBody = yield* json(gone)
+          expect(goneBody.disconnected).toBe(1)
+          expect(goneBody.revoked).toBe(platform === "gsc")
+          if (platform === "gsc") {
+            expect(fake.requestsTo("revoke")).toHaveLength(1)
+            expect(fake.isLiveAccessToken(afterRefresh.access_token)).toBe(false)
+          }
+          const after = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`))
+          expect(after.connected).toBe(false)
+          expect(after.status).toBe("disconnected")
+        }))
+    }
+  })
+})

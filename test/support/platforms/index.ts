@@ -1,0 +1,167 @@
+import { Effect } from "effect"
+import { type FakeOptions, FakeOAuthPlatform } from "./oauth.js"
+import { randomToken, type Reply, scoped } from "./server.js"
+
+export { FakeOAuthPlatform } from "./oauth.js"
+export type { FakeOptions } from "./oauth.js"
+
+const unauthorized: Reply = { status: 401, json: { error: "invalid_token" } }
+
+/** Google Search Console: PKCE, offline access, refresh tokens only on consent, revocation, a site list. */
+export const startFakeGsc = (options: FakeOptions = {}) => {
+  const fake = new FakeOAuthPlatform({
+    key: "gsc",
+    prefix: "GSC",
+    clientSecret: "gsc-client-secret",
+    requiredAuthorizeParams: { access_type: "offline", prompt: "consent", include_granted_scopes: "true" },
+    pkce: "required",
+    paramCase: "snake",
+    issuesRefreshTokens: true,
+    defaultExpiresIn: 3599,
+    defaultRotation: false,
+    accessToken: () => randomToken("ya29.gsc-at"),
+    tokenExtras: () => ({}),
+    apiAuth: "bearer"
+  }, options, (f) => ({
+    "GET /webmasters/v3/sites": {
+      endpoint: "sites",
+      handler: (r) =>
+        f.bearer(r) === undefined
+          ? unauthorized
+          : { status: 200, json: { siteEntry: [{ siteUrl: "sc-domain:example.com", permissionLevel: "siteOwner" }] } }
+    }
+  }))
+  const env = fake.env.bind(fake)
+  fake.env = (redirectUri) => ({
+    ...env(redirectUri),
+    GSC_REVOKE_URL: fake.server.url("/oauth/revoke"),
+    GSC_SITES_URL: fake.server.url("/webmasters/v3/sites")
+  })
+  return fake.start()
+}
+
+/** Bing Webmaster Tools: form bodies, no PKCE, rotating refresh tokens, spurious invalid_grant. */
+export const startFakeBing = (options: FakeOptions = {}) => {
+  const fake = new FakeOAuthPlatform({
+    key: "bing",
+    prefix: "BING",
+    clientSecret: "bing-client-secret",
+    requiredAuthorizeParams: { scope: "webmaster.manage" },
+    pkce: "none",
+    paramCase: "snake",
+    issuesRefreshTokens: true,
+    defaultExpiresIn: 3600,
+    defaultRotation: true,
+    accessToken: () => randomToken("bing-at"),
+    tokenExtras: () => ({}),
+    apiAuth: "bearer"
+  }, options, (f) => ({
+    "GET /webmaster/api.svc/json/GetUserSites": {
+      endpoint: "sites",
+      handler: (r) => f.bearer(r) === undefined ? unauthorized : { status: 200, json: { d: [{ Url: "https://example.com/", IsVerified: true }] } }
+    }
+  }))
+  const env = fake.env.bind(fake)
+  fake.env = (redirectUri) => ({
+    ...env(redirectUri),
+    BING_SITES_URL: fake.server.url("/webmaster/api.svc/json/GetUserSites"),
+    BING_REFRESH_URL: fake.server.url(options.separateRefreshPath === true ? "/webmasters/token" : "/oauth/token")
+  })
+  return fake.start()
+}
+
+/** WordPress.com's classic server: no refresh token, no expiry, blog_id/blog_url, /rest/v1/me. */
+export const startFakeWordpress = (options: FakeOptions = {}) => {
+  const fake = new FakeOAuthPlatform({
+    key: "wordpress",
+    prefix: "WORDPRESS",
+    clientSecret: "wordpress-client-secret",
+    requiredAuthorizeParams: {},
+    pkce: "none",
+    paramCase: "snake",
+    issuesRefreshTokens: false,
+    defaultExpiresIn: null,
+    defaultRotation: false,
+    accessToken: () => randomToken("wp-at"),
+    tokenExtras: (o) => (o.blog === undefined ? { blog_id: "0", blog_url: null } : { blog_id: String(o.blog.id), blog_url: o.blog.url }),
+    apiAuth: "bearer"
+  }, options, (f) => ({
+    "GET /rest/v1/me": {
+      endpoint: "me",
+      handler: (r) => f.bearer(r) === undefined ? { status: 403, json: { error: "authorization_required" } } : { status: 200, json: { ID: 4242, username: "writer", display_name: "A Writer" } }
+    }
+  }))
+  const env = fake.env.bind(fake)
+  fake.env = (redirectUri) => ({ ...env(redirectUri), WORDPRESS_ME_URL: fake.server.url("/rest/v1/me") })
+  return fake.start()
+}
+
+const jwtWithMember = (memberId: string) =>
+  [
+    Buffer.from(JSON.stringify({ alg: "none", kid: "fake" })).toString("base64url"),
+    Buffer.from(JSON.stringify({ data: { instance: { siteMemberId: memberId } }, nonce: randomToken("n") })).toString("base64url"),
+    "signature"
+  ].join(".")
+
+/** Wix Headless: a public client, camelCase parameters, redirect sessions, raw Authorization header. */
+export const startFakeWix = (options: FakeOptions = {}) => {
+  const fake = new FakeOAuthPlatform({
+    key: "wix",
+    prefix: "WIX",
+    clientSecret: null,
+    requiredAuthorizeParams: { scope: "offline_access" },
+    pkce: "required",
+    paramCase: "camel",
+    issuesRefreshTokens: true,
+    defaultExpiresIn: 14400,
+    defaultRotation: true,
+    accessToken: () => jwtWithMember("member-123"),
+    tokenExtras: () => ({}),
+    apiAuth: "raw"
+  }, options, (f) => ({
+    "POST /redirect-session/v1/redirect-session": {
+      endpoint: "redirectSession",
+      handler: (r) => {
+        if (f.bearer(r) === undefined) return unauthorized
+        const auth = r.body["auth"]
+        const authRequest = typeof auth === "object" && auth !== null && "authRequest" in auth ? auth.authRequest : r.body["authRequest"]
+        if (typeof authRequest !== "object" || authRequest === null) return { status: 400, json: { message: "authRequest is required" } }
+        const a: Record<string, unknown> = { ...authRequest }
+        const url = new URL(f.server.url("/oauth/authorize"))
+        const params: Record<string, unknown> = {
+          client_id: a["clientId"],
+          redirect_uri: a["redirectUri"],
+          response_type: a["responseType"],
+          state: a["state"],
+          code_challenge: a["codeChallenge"],
+          code_challenge_method: a["codeChallengeMethod"],
+          scope: a["scope"]
+        }
+        for (const [k, v] of Object.entries(params)) if (typeof v === "string") url.searchParams.set(k, v)
+        return { status: 200, json: { redirectSession: { id: randomToken("rs"), fullUrl: url.toString() } } }
+      }
+    },
+    // The fake's reading of an unconfirmed shape: {"siteId": "..."}.
+    "GET /sites/v1/site": {
+      endpoint: "site",
+      handler: (r) => f.bearer(r) === undefined ? unauthorized : { status: 200, json: { siteId: "site-abc" } }
+    }
+  }))
+  const env = fake.env.bind(fake)
+  fake.env = (redirectUri) => {
+    const { WIX_AUTHORIZE_URL: _direct, ...rest } = env(redirectUri)
+    return {
+      ...rest,
+      WIX_REDIRECT_SESSION_URL: fake.server.url("/redirect-session/v1/redirect-session"),
+      WIX_SITE_URL: fake.server.url("/sites/v1/site")
+    }
+  }
+  return fake.start()
+}
+
+export const fakeGsc = (options?: FakeOptions) => scoped(() => startFakeGsc(options))
+export const fakeBing = (options?: FakeOptions) => scoped(() => startFakeBing(options))
+export const fakeWordpress = (options?: FakeOptions) => scoped(() => startFakeWordpress(options))
+export const fakeWix = (options?: FakeOptions) => scoped(() => startFakeWix(options))
+
+export const allFakes = Effect.all({ gsc: fakeGsc(), bing: fakeBing(), wordpress: fakeWordpress(), wix: fakeWix() })

@@ -1,5 +1,5 @@
 import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Exit, Metric, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
 import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 
@@ -23,8 +23,11 @@ export const routeOf = (path: string, platforms: ReadonlySet<string>): string =>
   return known.includes(plain) ? plain : "other"
 }
 
-/** Counts and times every request by method, route template and status. */
-export const requestMetrics = (platforms: ReadonlySet<string>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+/**
+ * Counts, times and logs every request by method, route template and status. The log
+ * line names the route template, never the URL: a callback's query holds a code and a state.
+ */
+export const observeRequests = (platforms: ReadonlySet<string>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const route = routeOf(request.url, platforms)
@@ -33,12 +36,14 @@ export const requestMetrics = (platforms: ReadonlySet<string>) => <E, R>(app: Ht
       Effect.onExit((exit) =>
         Effect.gen(function*() {
           const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
-          const status = Exit.isSuccess(exit) ? String(exit.value.status) : "500"
-          yield* Metric.increment(withTags(httpRequests, { method: request.method, route, status }))
-          yield* Metric.update(
-            withTags(httpRequestDuration, { method: request.method, route }),
-            Duration.toSeconds(Duration.nanos(end - start))
-          )
+          const seconds = Duration.toSeconds(Duration.nanos(end - start))
+          const status = Exit.isSuccess(exit) ? exit.value.status : 500
+          yield* Metric.increment(withTags(httpRequests, { method: request.method, route, status: String(status) }))
+          yield* Metric.update(withTags(httpRequestDuration, { method: request.method, route }), seconds)
+          const annotations = { method: request.method, route, status, duration_ms: Math.round(seconds * 1000) }
+          yield* Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+            ? Effect.logError("request failed", exit.cause).pipe(Effect.annotateLogs(annotations))
+            : Effect.logDebug("request").pipe(Effect.annotateLogs(annotations))
         })
       )
     )

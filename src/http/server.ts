@@ -1,5 +1,5 @@
 import { createServer } from "node:http"
-import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
@@ -11,7 +11,7 @@ import { CallbackLive } from "./callback.js"
 import { ConnectionsLive } from "./connections.js"
 import { EventsLive } from "./events.js"
 import { HealthLive } from "./health.js"
-import { bodyLimit, requestMetrics } from "./middleware.js"
+import { bodyLimit, observeRequests } from "./middleware.js"
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
 
@@ -37,10 +37,10 @@ export const ApiLive = Layer.mergeAll(
   )
 )
 
-/** Serves ApiLive on an HttpServer, with request metrics, the body limit and request logs. */
+/** Serves ApiLive on an HttpServer, with the body limit and request metrics and logs. */
 export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
-    HttpApiBuilder.serve((app) => app.pipe(bodyLimit, HttpMiddleware.logger, requestMetrics(new Set(registry.keys)))).pipe(
+    HttpApiBuilder.serve((app) => app.pipe(bodyLimit, observeRequests(new Set(registry.keys)))).pipe(
       HttpServer.withLogAddress,
       Layer.provide(ApiLive)
     ))

@@ -1,7 +1,7 @@
 import { createServer } from "node:http"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import type { Settings } from "../../src/config/AppConfig.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { pgClientLayer } from "../../src/db/Database.js"
@@ -30,6 +30,8 @@ export const startInstance = (options: {
   readonly databaseUrl: string
   readonly env?: Readonly<Record<string, string>>
   readonly settings?: Partial<Settings>
+  /** Every log line of the instance, as logfmt, is pushed here. */
+  readonly logs?: Array<string>
 }) =>
   Effect.gen(function*() {
     const settings = testSettings({
@@ -42,13 +44,20 @@ export const startInstance = (options: {
       Layer.provideMerge(Layer.succeed(AppConfig, settings))
     )
     const services = ServicesLive.pipe(Layer.provideMerge(storage))
-    const app = Layer.merge(
-      serveApi.pipe(
-        Layer.provide(StatusCache.Default),
-        Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
-      ),
-      Layer.empty
-    ).pipe(Layer.provideMerge(services), Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))))
+    const logs = options.logs
+    const logging = logs === undefined
+      ? Logger.minimumLogLevel(LogLevel.Warning)
+      : Layer.merge(
+        Logger.replace(Logger.defaultLogger, Logger.make((entry) => void logs.push(Logger.logfmtLogger.log(entry)))),
+        Logger.minimumLogLevel(LogLevel.All)
+      )
+    const app = serveApi.pipe(
+      Layer.provide(StatusCache.Default),
+      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+      Layer.provideMerge(services),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))),
+      Layer.provide(logging)
+    )
     const context = yield* Layer.build(app)
     const server = Context.get(context, HttpServer.HttpServer)
     const address = server.address

@@ -1,0 +1,169 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { Duration, Effect, Redacted } from "effect"
+import { pgClientLayer } from "../../src/db/Database.js"
+import { TOKEN_KEY } from "../support/app.js"
+import { testPool } from "../support/database.js"
+import { call, connect, json, post } from "../support/flow.js"
+import { Harness, HarnessLive } from "../support/harness.js"
+
+const query = <A extends object>(databaseUrl: string, run: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) =>
+  Effect.flatMap(SqlClient.SqlClient, run).pipe(Effect.provide(pgClientLayer(Redacted.make(databaseUrl), testPool)), Effect.orDie)
+
+const row = (databaseUrl: string, user: string, platform: string) =>
+  query<{ status: string; refreshFailures: number; invalidGrantStreak: number; nextAttemptAt: Date | null; lastRefreshError: string | null }>(
+    databaseUrl,
+    (sql) => sql`select status, refresh_failures, invalid_grant_streak, next_attempt_at, last_refresh_error from oauth_connections where user_id = ${user} and platform = ${platform}`
+  ).pipe(Effect.map((rows) => rows[0]))
+
+const eventKinds = (databaseUrl: string, user: string) =>
+  query<{ kind: string }>(databaseUrl, (sql) => sql`select kind from oauth_events where user_id = ${user} order by id`).pipe(
+    Effect.map((rows) => rows.map((r) => r.kind))
+  )
+
+const refresh = (user: string, platform: string) => Effect.flatMap(Harness, ({ instance }) => post(instance, `/v1/users/${user}/connections/${platform}/refresh`))
+
+// Fast retries so transient failures do not slow the suite.
+const fast = { RETRY_INITIAL_DELAY: "10ms", RETRY_MAX_DELAY: "50ms" }
+
+describe("refresh outcomes", () => {
+  layer(HarnessLive({ env: fast }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("invalid_grant marks the connection needs_reauth, with an event, and it is no longer connected", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-dead", "gsc")
+        fakes.gsc.revokeAll()
+        const response = yield* refresh("rf-dead", "gsc")
+        expect(response.status).toBe(409)
+        expect((yield* json(response))._tag).toBe("InvalidGrant")
+        expect((yield* row(databaseUrl, "rf-dead", "gsc"))?.status).toBe("needs_reauth")
+        expect(yield* eventKinds(databaseUrl, "rf-dead")).toEqual(["connected", "needs_reauth"])
+        const status = yield* json(yield* call(instance, "/v1/users/rf-dead/connections/gsc"))
+        expect(status).toMatchObject({ connected: false, status: "needs_reauth" })
+        const token = yield* call(instance, "/v1/users/rf-dead/connections/gsc/token", { key: TOKEN_KEY })
+        expect(token.status).toBe(404)
+        expect(yield* json(token)).toEqual({ _tag: "NotConnected", platform: "gsc", status: "needs_reauth" })
+      }))
+
+    it.effect("bing: one invalid_grant is transient; the third in a row means needs_reauth", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-bing", "bing")
+        fakes.bing.spuriousInvalidGrant(1)
+        expect((yield* refresh("rf-bing", "bing")).status).toBe(409)
+        const afterOne = yield* row(databaseUrl, "rf-bing", "bing")
+        expect(afterOne).toMatchObject({ status: "active", invalidGrantStreak: 1, lastRefreshError: "InvalidGrant" })
+        expect(afterOne?.nextAttemptAt).not.toBeNull()
+        expect((yield* refresh("rf-bing", "bing")).status).toBe(200)
+        const recovered = yield* row(databaseUrl, "rf-bing", "bing")
+        expect(recovered).toMatchObject({ status: "active", invalidGrantStreak: 0, refreshFailures: 0 })
+        expect(yield* eventKinds(databaseUrl, "rf-bing")).toEqual(["connected", "refresh_failed", "refreshed", "recovered"])
+
+        fakes.bing.spuriousInvalidGrant(3)
+        yield* refresh("rf-bing", "bing")
+        yield* refresh("rf-bing", "bing")
+        expect((yield* row(databaseUrl, "rf-bing", "bing"))?.status).toBe("active")
+        yield* refresh("rf-bing", "bing")
+        expect((yield* row(databaseUrl, "rf-bing", "bing"))?.status).toBe("needs_reauth")
+      }))
+
+    it.effect("a platform that keeps failing: retried, then the failure is recorded with a next attempt, the connection stays active", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-flaky", "wix")
+        const before = fakes.wix.requestsTo("token").length
+        fakes.wix.setBehaviour("token", "unavailable", { times: 4 })
+        const response = yield* refresh("rf-flaky", "wix")
+        expect(response.status).toBe(503)
+        expect((yield* json(response))._tag).toBe("ProviderUnavailable")
+        expect(fakes.wix.requestsTo("token").length - before).toBe(4)
+        const failed = yield* row(databaseUrl, "rf-flaky", "wix")
+        expect(failed).toMatchObject({ status: "active", refreshFailures: 1, lastRefreshError: "ProviderUnavailable" })
+        expect(failed?.nextAttemptAt?.getTime()).toBeGreaterThan(Date.now() + Duration.toMillis("50 seconds"))
+        const status = yield* json(yield* call(instance, "/v1/users/rf-flaky/connections/wix"))
+        expect(status.connected).toBe(true)
+      }))
+
+    it.effect("a transient failure then a success on retry: refreshed once, nothing recorded as failed", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-retry", "gsc")
+        fakes.gsc.setBehaviour("token", "rate_limited", { times: 1, retryAfterSeconds: 0 })
+        expect((yield* refresh("rf-retry", "gsc")).status).toBe(200)
+        expect((yield* row(databaseUrl, "rf-retry", "gsc"))).toMatchObject({ refreshFailures: 0, status: "active" })
+      }))
+
+    it.effect("wordpress: validation refused with 403 marks the connection revoked", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-wp", "wordpress")
+        fakes.wordpress.setBehaviour("me", "forbidden", { times: 1 })
+        expect((yield* refresh("rf-wp", "wordpress")).status).toBe(409)
+        expect((yield* row(databaseUrl, "rf-wp", "wordpress"))?.status).toBe("revoked")
+        expect(yield* eventKinds(databaseUrl, "rf-wp")).toEqual(["connected", "revoked"])
+      }))
+
+    it.effect("the fresh-token endpoint refreshes a token inside the window and returns the new one", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-window", "bing")
+        const first = yield* json(yield* call(instance, "/v1/users/rf-window/connections/bing/token", { key: TOKEN_KEY }))
+        yield* query(databaseUrl, (sql) => sql`update oauth_connections set expires_at = now() + interval '1 minute' where user_id = 'rf-window' returning 1`)
+        const second = yield* json(yield* call(instance, "/v1/users/rf-window/connections/bing/token", { key: TOKEN_KEY }))
+        expect(second.access_token).not.toBe(first.access_token)
+        expect(fakes.bing.isLiveAccessToken(second.access_token)).toBe(true)
+        expect(new Date(second.expires_at).getTime()).toBeGreaterThan(Date.now() + 3000 * 1000)
+      }))
+
+    it.effect("concurrent fresh-token calls on a rotating platform refresh once and all get a live token", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-race", "bing")
+        yield* query(databaseUrl, (sql) => sql`update oauth_connections set expires_at = now() - interval '1 minute' where user_id = 'rf-race' returning 1`)
+        const invalidBefore = fakes.bing.stats.invalidGrants
+        const refreshesBefore = fakes.bing.stats.refreshes
+        const answers = yield* Effect.all(
+          Array.from({ length: 12 }, () => Effect.flatMap(call(instance, "/v1/users/rf-race/connections/bing/token", { key: TOKEN_KEY }), json)),
+          { concurrency: "unbounded" }
+        )
+        expect(fakes.bing.stats.refreshes - refreshesBefore).toBe(1)
+        expect(fakes.bing.stats.invalidGrants).toBe(invalidBefore)
+        for (const a of answers) expect(fakes.bing.isLiveAccessToken(a.access_token)).toBe(true)
+      }))
+  })
+})
+
+describe("timeouts", () => {
+  layer(HarnessLive({ env: { ...fast, GSC_TIMEOUT: "200ms", GSC_RETRY_MAX: "0" } }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("a platform slower than its timeout is unavailable (timeout), typed, never a 500", () =>
+      Effect.gen(function*() {
+        const { instance, fakes } = yield* Harness
+        yield* connect(instance, "to-slow", "gsc")
+        fakes.gsc.setBehaviour("token", "slow", { times: 1, delayMs: 1000 })
+        const response = yield* refresh("to-slow", "gsc")
+        expect(response.status).toBe(503)
+        expect(yield* json(response)).toEqual({ _tag: "ProviderUnavailable", platform: "gsc", reason: "timeout" })
+      }))
+
+    it.effect("a malformed token response is reported as such", () =>
+      Effect.gen(function*() {
+        const { instance, fakes } = yield* Harness
+        yield* connect(instance, "to-malformed", "bing")
+        fakes.bing.setBehaviour("token", "malformed", { times: 1 })
+        const response = yield* refresh("to-malformed", "bing")
+        expect(response.status).toBe(502)
+        expect((yield* json(response))._tag).toBe("ProviderResponseInvalid")
+      }))
+
+    it.effect("invalid_client is our configuration: 502, and the connection stays active", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "to-client", "bing")
+        fakes.bing.setBehaviour("token", "invalid_client", { times: 1 })
+        const response = yield* refresh("to-client", "bing")
+        expect(response.status).toBe(502)
+        expect(yield* json(response)).toEqual({ _tag: "InvalidClient", platform: "bing", error: "invalid_client" })
+        expect((yield* row(databaseUrl, "to-client", "bing"))?.status).toBe("active")
+      }))
+  })
+})

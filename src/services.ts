@@ -1,3 +1,4 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { Layer } from "effect"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { ConnectionRepository } from "./db/ConnectionRepository.js"
@@ -6,14 +7,16 @@ import { StateRepository } from "./db/StateRepository.js"
 import { Integrations } from "./integrations/Integrations.js"
 import { Refresher } from "./integrations/Refresher.js"
 import { StatusChangesLive } from "./integrations/StatusChanges.js"
-import { ProviderRegistry } from "./registry/ProviderRegistry.js"
+import { PlatformCatalog, ProviderRegistry } from "./registry/ProviderRegistry.js"
 
-/** Repositories, providers and flows, over storage. */
-export const ServicesLive = Integrations.Default.pipe(
+/** Repositories, providers and flows over storage, for the platforms of `catalog`. */
+export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) => Integrations.Default.pipe(
   Layer.provideMerge(Refresher.Default),
-  Layer.provideMerge(ProviderRegistry.Default),
+  Layer.provideMerge(ProviderRegistry.DefaultWithoutDependencies.pipe(Layer.provide([catalog, NodeHttpClient.layerUndici]))),
   Layer.provideMerge(Layer.mergeAll(ConnectionRepository.DefaultWithoutDependencies, StateRepository.Default, EventRepository.Default)),
   Layer.provideMerge(TokenCipher.Default),
   Layer.provideMerge(StatusChangesLive)
 )
+
+export const ServicesLive = makeServices(PlatformCatalog.Default)
 

@@ -7,7 +7,9 @@ import { AppConfig } from "../../src/config/AppConfig.js"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { serveApi } from "../../src/http/server.js"
 import { StatusCache } from "../../src/integrations/StatusCache.js"
-import { ServicesLive } from "../../src/services.js"
+import type { PlatformDefinition } from "../../src/platforms/definition.js"
+import { PlatformCatalog } from "../../src/registry/ProviderRegistry.js"
+import { makeServices, type ServicesLive } from "../../src/services.js"
 import { testPool } from "./database.js"
 import { testSettings } from "./config.js"
 
@@ -32,6 +34,8 @@ export const startInstance = (options: {
   readonly settings?: Partial<Settings>
   /** Every log line of the instance, as logfmt, is pushed here. */
   readonly logs?: Array<string>
+  /** The platforms offered; the built-in four by default. */
+  readonly catalog?: ReadonlyArray<PlatformDefinition>
 }) =>
   Effect.gen(function*() {
     const settings = testSettings({
@@ -43,7 +47,8 @@ export const startInstance = (options: {
     const storage = pgClientLayer(Redacted.make(options.databaseUrl), testPool).pipe(
       Layer.provideMerge(Layer.succeed(AppConfig, settings))
     )
-    const services = ServicesLive.pipe(Layer.provideMerge(storage))
+    const catalog = options.catalog === undefined ? PlatformCatalog.Default : PlatformCatalog.layer(options.catalog)
+    const services = makeServices(catalog).pipe(Layer.provideMerge(storage))
     const logs = options.logs
     const logging = logs === undefined
       ? Logger.minimumLogLevel(LogLevel.Warning)

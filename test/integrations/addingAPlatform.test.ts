@@ -1,0 +1,110 @@
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import type { PlatformDefinition } from "../../src/platforms/definition.js"
+import { lookupOrNote } from "../../src/platforms/lookup.js"
+import { platforms } from "../../src/registry/platforms.js"
+import { startInstance, TOKEN_KEY } from "../support/app.js"
+import { call, connect, json, post } from "../support/flow.js"
+import { FRONTEND, Harness, HarnessLive, redirectUri } from "../support/harness.js"
+import { FakeOAuthPlatform } from "../support/platforms/index.js"
+import { randomToken, scoped } from "../support/platforms/server.js"
+
+// Step 1 of docs/adding-a-platform.md: the module. This platform exists only in the test suite.
+const Profile = Schema.Struct({ id: Schema.String, workspace: Schema.String })
+
+const acme: PlatformDefinition = {
+  key: "acme",
+  displayName: "Acme Analytics",
+  endpoints: {
+    authorize: "https://auth.acme.example/oauth/authorize",
+    token: "https://auth.acme.example/oauth/token",
+    revoke: "https://auth.acme.example/oauth/revoke",
+    profile: "https://api.acme.example/v1/me"
+  },
+  scopes: ["analytics.read"],
+  scopeSeparator: " ",
+  authorizeParams: {},
+  pkce: true,
+  client: "confidential",
+  clientAuth: "basic",
+  tokenBody: "form",
+  paramCase: "snake",
+  refresh: "token",
+  invalidGrantTolerance: 1,
+  revocation: true,
+  account: (context, grant) =>
+    lookupOrNote(
+      "profile",
+      context.getJson(context.settings.urls["profile"] ?? "", grant.accessToken).pipe(
+        Effect.flatMap(Schema.decodeUnknown(Profile)),
+        Effect.map((p) => ({ account_id: p.id, workspace: p.workspace }))
+      )
+    ).pipe(Effect.map((data) => ({ accountId: String(data["account_id"] ?? ""), providerData: data })))
+}
+
+// Step 2: one line in the registry.
+const catalog = [...platforms, acme]
+
+const startFakeAcme = () => {
+  const fake = new FakeOAuthPlatform({
+    key: "acme",
+    prefix: "ACME",
+    clientSecret: "acme-secret",
+    requiredAuthorizeParams: { scope: "analytics.read" },
+    pkce: "required",
+    paramCase: "snake",
+    issuesRefreshTokens: true,
+    defaultExpiresIn: 3600,
+    defaultRotation: true,
+    accessToken: () => randomToken("acme-at"),
+    tokenExtras: () => ({}),
+    apiAuth: "bearer"
+  }, {}, (f) => ({
+    "GET /v1/me": {
+      endpoint: "profile",
+      handler: (r) => f.bearer(r) === undefined ? { status: 401, json: {} } : { status: 200, json: { id: "acct-9", workspace: "Marketing" } }
+    }
+  }))
+  return fake.start()
+}
+
+describe("adding a platform: one module, one line, its variables, no migration", () => {
+  layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.scoped("a platform known only to the tests connects, refreshes and disconnects like the built-in ones", () =>
+      Effect.gen(function*() {
+        const { databaseUrl, env } = yield* Harness
+        const fake = yield* scoped(startFakeAcme)
+        // Step 3: its variables.
+        const instance = yield* startInstance({
+          databaseUrl,
+          catalog,
+          settings: { frontendUrl: new URL(FRONTEND) },
+          env: {
+            ...env,
+            ...fake.env(redirectUri("acme")),
+            ACME_REVOKE_URL: fake.server.url("/oauth/revoke"),
+            ACME_PROFILE_URL: fake.server.url("/v1/me")
+          }
+        })
+
+        const platformsListed = yield* json(yield* call(instance, "/v1/platforms"))
+        expect(platformsListed.platforms.map((p: { key: string }) => p.key)).toEqual(["gsc", "bing", "wordpress", "wix", "acme"])
+
+        const { callback } = yield* connect(instance, "acme-user", "acme")
+        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
+        const exchange = fake.requestsTo("token").at(-1)
+        expect(exchange?.headers["authorization"]).toMatch(/^Basic /)
+        expect(exchange?.body["client_secret"]).toBeUndefined()
+
+        const status = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme"))
+        expect(status).toMatchObject({ connected: true, display_name: "Acme Analytics", details: { account_id: "acct-9", workspace: "Marketing" } })
+        expect(status.accounts[0].account_id).toBe("acct-9")
+
+        const token = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme/token", { key: TOKEN_KEY }))
+        expect(fake.isLiveAccessToken(token.access_token)).toBe(true)
+        expect((yield* post(instance, "/v1/users/acme-user/connections/acme/refresh")).status).toBe(200)
+        const gone = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme", { method: "DELETE" }))
+        expect(gone).toEqual({ platform: "acme", disconnected: 1, revoked: true })
+      }))
+  })
+})

@@ -1,0 +1,132 @@
+import { HttpClient } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import type { PlatformDefinition } from "../../src/platforms/definition.js"
+import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import { testConfig } from "../support/config.js"
+import { failureTagged } from "../support/effects.js"
+
+const definition = (key: string, overrides: Partial<PlatformDefinition> = {}): PlatformDefinition => ({
+  key,
+  displayName: key.toUpperCase(),
+  endpoints: { authorize: `https://${key}.example/authorize`, token: `https://${key}.example/token` },
+  scopes: ["read"],
+  scopeSeparator: " ",
+  authorizeParams: {},
+  pkce: true,
+  client: "confidential",
+  clientAuth: "body",
+  tokenBody: "form",
+  paramCase: "snake",
+  refresh: "token",
+  invalidGrantTolerance: 1,
+  revocation: false,
+  ...overrides
+})
+
+/** An HttpClient that must not be called: building providers makes no request. */
+const NoHttp = Layer.succeed(
+  HttpClient.HttpClient,
+  HttpClient.make((request) => Effect.die(`unexpected request to ${request.url}`))
+)
+
+const registryWith = (definitions: ReadonlyArray<PlatformDefinition>, env: Record<string, string>) =>
+  ProviderRegistry.DefaultWithoutDependencies.pipe(
+    Layer.provide([PlatformCatalog.layer(definitions), NoHttp, testConfig({ frontendUrl: new URL("https://app.example.com") })]),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  )
+
+const configured = {
+  ALPHA_CLIENT_ID: "alpha-id",
+  ALPHA_CLIENT_SECRET: "alpha-secret",
+  ALPHA_REDIRECT_URI: "https://app.example.com/oauth/alpha/callback"
+}
+
+describe("provider registry", () => {
+  it.effect("get of an unknown key fails with UnknownPlatform listing the known keys", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const error = yield* failureTagged(registry.get("myspace"), "UnknownPlatform")
+      expect(error.known).toEqual(["alpha", "beta"])
+    }).pipe(Effect.provide(registryWith([definition("alpha"), definition("beta")], configured))))
+
+  it.effect("a platform without credentials is not configured, and authorize on it names the variables to set", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const error = yield* failureTagged(registry.get("beta"), "PlatformNotConfigured")
+      expect(error.problems).toEqual(["set BETA_CLIENT_ID, BETA_CLIENT_SECRET, BETA_REDIRECT_URI"])
+      const listing = yield* registry.list
+      expect(listing.map((p) => [p.key, p.state])).toEqual([["alpha", "configured"], ["beta", "not_configured"]])
+    }).pipe(Effect.provide(registryWith([definition("alpha"), definition("beta")], configured))))
+
+  it.effect("an invalid redirect URI makes that platform misconfigured with the reason; the others keep working", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const listing = yield* registry.list
+      expect(listing.find((p) => p.key === "beta")).toMatchObject({
+        configured: false,
+        state: "misconfigured",
+        problems: ["BETA_REDIRECT_URI: origin https://evil.example must be FRONTEND_URL's origin or one of OAUTH_ALLOWED_ORIGINS (https://app.example.com)"]
+      })
+      const alpha = yield* registry.get("alpha")
+      expect(alpha.settings.redirectUri).toBe("https://app.example.com/oauth/alpha/callback")
+    }).pipe(Effect.provide(registryWith([definition("alpha"), definition("beta")], {
+      ...configured,
+      BETA_CLIENT_ID: "b",
+      BETA_CLIENT_SECRET: "s",
+      BETA_REDIRECT_URI: "https://evil.example/oauth/beta/callback"
+    }))))
+
+  it.effect("a confidential client without a secret, a bad endpoint override, a bad retry setting: each named", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const [alpha, beta] = yield* registry.list
+      expect(alpha?.problems).toEqual(["ALPHA_TOKEN_URL: must be an absolute http(s) URL"])
+      expect(beta?.problems).toEqual(["BETA_CLIENT_SECRET: is required"])
+      const gamma = yield* failureTagged(registry.get("gamma"), "PlatformNotConfigured")
+      expect(gamma.problems).toEqual(["GAMMA_RETRY_MAX: must be an integer from 0 to 20"])
+    }).pipe(Effect.provide(registryWith([definition("alpha"), definition("beta"), definition("gamma")], {
+      ...configured,
+      ALPHA_TOKEN_URL: "not a url",
+      BETA_CLIENT_ID: "b",
+      BETA_REDIRECT_URI: "https://app.example.com/cb",
+      GAMMA_CLIENT_ID: "g",
+      GAMMA_CLIENT_SECRET: "s",
+      GAMMA_REDIRECT_URI: "https://app.example.com/cb",
+      GAMMA_RETRY_MAX: "lots"
+    }))))
+
+  it.effect("a public client needs no secret", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const provider = yield* registry.get("pub")
+      expect(provider.settings.clientId).toBe("p")
+    }).pipe(Effect.provide(registryWith([definition("pub", { client: "public" })], {
+      PUB_CLIENT_ID: "p",
+      PUB_REDIRECT_URI: "https://app.example.com/cb"
+    }))))
+
+  it.effect("endpoint overrides must be https outside development", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const [alpha] = yield* registry.list
+      expect(alpha?.problems).toEqual(["ALPHA_TOKEN_URL: must use https outside development"])
+    }).pipe(Effect.provide(
+      ProviderRegistry.DefaultWithoutDependencies.pipe(
+        Layer.provide([PlatformCatalog.layer([definition("alpha")]), NoHttp, testConfig({ deployEnv: "production", frontendUrl: new URL("https://app.example.com") })]),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...configured, ALPHA_TOKEN_URL: "http://proxy.internal/token" })))))
+      )
+    )))
+
+  it.effect("builds a provider on first use only, and keeps it", () =>
+    Effect.gen(function*() {
+      const registry = yield* ProviderRegistry
+      const before = yield* registry.list
+      expect(before[0]?.health).toBeNull()
+      const first = yield* registry.get("alpha")
+      const second = yield* registry.get("alpha")
+      expect(first).toBe(second)
+      const after = yield* registry.list
+      expect(after[0]?.health?.state).toBe("closed")
+    }).pipe(Effect.provide(registryWith([definition("alpha")], configured))))
+})

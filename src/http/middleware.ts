@@ -1,4 +1,4 @@
-import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { type HttpApp, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
 import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
@@ -65,3 +65,38 @@ export const bodyLimit = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, 
     }
     return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_BODY_BYTES))
   })
+
+const problem = (status: number, tag: string, message: string) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status })
+
+/**
+ * What the framework would answer with an empty body, answered with a typed one: an
+ * unreadable body (400), one past the limit (413), an unknown route (404). Declared
+ * errors pass through; a defect is a bug: logged, and answered 500 without its details.
+ */
+export const errorResponses = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  app.pipe(
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+      // The framework may carry these as defects beside the response it prepared.
+      const failure = Option.getOrUndefined(Cause.find(cause, (reason) => {
+        const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+        return error instanceof HttpServerError.RequestError || error instanceof HttpServerError.RouteNotFound
+          ? Option.some(error)
+          : Option.none()
+      }))
+      if (failure instanceof HttpServerError.RequestError) {
+        return Effect.succeed(
+          failure.reason === "Decode" && String(failure.cause).includes("maxBytes exceeded")
+            ? problem(413, "PayloadTooLarge", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`)
+            : problem(400, "BadRequest", "The request body could not be read: send valid JSON")
+        )
+      }
+      if (failure instanceof HttpServerError.RouteNotFound) return Effect.succeed(problem(404, "NotFound", "No such route"))
+      // Declared errors are encoded by the API with their status.
+      if (Option.isSome(Cause.failureOption(cause))) return Effect.failCause(cause)
+      return Effect.logError("unexpected failure while serving a request", cause).pipe(
+        Effect.as(problem(500, "InternalError", "Internal error"))
+      )
+    })
+  )

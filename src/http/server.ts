@@ -11,7 +11,7 @@ import { CallbackLive } from "./callback.js"
 import { ConnectionsLive } from "./connections.js"
 import { EventsLive } from "./events.js"
 import { HealthLive } from "./health.js"
-import { bodyLimit, observeRequests } from "./middleware.js"
+import { bodyLimit, errorResponses, observeRequests } from "./middleware.js"
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
 
@@ -27,7 +27,9 @@ const MetricsRoute = HttpApiBuilder.Router.use((router) =>
 export const ApiLive = Layer.mergeAll(
   HttpApiScalar.layer({ path: "/docs" }),
   HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
-  MetricsRoute
+  MetricsRoute,
+  // Inside the app, so that the responses they make are the ones sent.
+  HttpApiBuilder.middleware((app) => bodyLimit(errorResponses(app)))
 ).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(Api).pipe(
@@ -37,10 +39,10 @@ export const ApiLive = Layer.mergeAll(
   )
 )
 
-/** Serves ApiLive on an HttpServer, with the body limit and request metrics and logs. */
+/** Serves ApiLive on an HttpServer, with request metrics and logs. */
 export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
-    HttpApiBuilder.serve((app) => app.pipe(bodyLimit, observeRequests(new Set(registry.keys)))).pipe(
+    HttpApiBuilder.serve(observeRequests(new Set(registry.keys))).pipe(
       HttpServer.withLogAddress,
       Layer.provide(ApiLive)
     ))

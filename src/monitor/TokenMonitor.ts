@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
@@ -142,13 +142,16 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
       return report
     })
 
-    /** A tick whose failure is logged and counted, never raised: the daemon outlives it. */
+    /** A tick whose failure, or defect, is logged and counted, never raised: the daemon outlives it. */
     const safeTick = tick.pipe(
-      Effect.tapErrorCause((cause) =>
-        Metric.increment(withTags(monitorTicks, { result: "failed" })).pipe(
-          Effect.zipRight(Effect.logError("monitor tick failed; the next tick runs as scheduled", cause))
-        )),
-      Effect.option
+      Effect.asVoid,
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause)
+          : Metric.increment(withTags(monitorTicks, { result: "failed" })).pipe(
+            Effect.zipRight(Effect.logError("monitor tick failed; the next tick runs as scheduled", cause))
+          )
+      )
     )
 
     return {

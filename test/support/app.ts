@@ -1,5 +1,7 @@
 import { createServer } from "node:http"
 import { HttpServer } from "@effect/platform"
+import type { SqlClient } from "@effect/sql"
+import type { PgClient } from "@effect/sql-pg"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import type { Settings } from "../../src/config/AppConfig.js"
@@ -18,7 +20,7 @@ export const TOKEN_KEY = "test-token-key-0123456789"
 
 export interface Instance {
   readonly baseUrl: string
-  readonly context: Context.Context<Layer.Layer.Success<typeof ServicesLive>>
+  readonly context: Context.Context<Layer.Layer.Success<typeof ServicesLive> | AppConfig | SqlClient.SqlClient | PgClient.PgClient>
   /** fetch against the instance, with the API key unless headers say otherwise. */
   readonly request: (path: string, init?: RequestInit & { readonly key?: string | null }) => Promise<Response>
 }

@@ -5,6 +5,9 @@ import type { EncryptionKey } from "../../src/config/secrets.js"
 
 export const randomKey = (id: string): EncryptionKey => ({ id, key: Redacted.make(new Uint8Array(randomBytes(32))) })
 
+/** One key for every instance of a test run: replicas share TOKEN_ENCRYPTION_KEYS. */
+const sharedKey = randomKey("k1")
+
 export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   deployEnv: "development",
   frontendUrl: new URL("https://app.example.com"),
@@ -21,7 +24,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
       connectionTtl: Duration.hours(1)
     }
   },
-  encryptionKeys: [randomKey("k1")],
+  encryptionKeys: [sharedKey],
   apiKeys: [Redacted.make("test-api-key-0123456789")],
   tokenApiKeys: [Redacted.make("test-token-key-0123456789")],
   logLevel: LogLevel.Info,

@@ -110,11 +110,15 @@ export class FakeServer {
     return `${this.baseUrl}${path}`
   }
 
-  /** Scripts an endpoint: `behaviour` for the next `times` calls, or from now on. */
+  /**
+   * Scripts an endpoint: `behaviour` for the next `times` calls (then back to what it did
+   * before), or from now on.
+   */
   setBehaviour(endpoint: string, behaviour: Behaviour, options: BehaviourOptions = {}) {
-    const list = options.times === undefined ? [] : (this.scripts.get(endpoint) ?? [])
-    list.push({ behaviour, options, remaining: options.times ?? Infinity })
-    this.scripts.set(endpoint, list)
+    const scripted = { behaviour, options, remaining: options.times ?? Infinity }
+    const list = this.scripts.get(endpoint) ?? []
+    if (options.times === undefined) this.scripts.set(endpoint, [scripted])
+    else this.scripts.set(endpoint, [...list.filter((s) => s.remaining !== Infinity), scripted, ...list.filter((s) => s.remaining === Infinity)])
   }
 
   requestsTo(endpoint: string) {

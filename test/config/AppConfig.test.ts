@@ -183,4 +183,62 @@ describe("configuration", () => {
       expect((yield* withEnv(productionBase)).host).toBe("0.0.0.0")
       expect((yield* withEnv({ ...productionBase, HOST: "10.0.0.5" })).host).toBe("10.0.0.5")
     }))
+
+  it.effect("reads the monitor, cache, token and OAuth settings with their defaults", () =>
+    Effect.gen(function*() {
+      const d = yield* withEnv({})
+      expect(d.monitor.enabled).toBe(true)
+      expect(Duration.toMinutes(d.monitor.interval)).toBe(1)
+      expect(Duration.toMinutes(d.monitor.refreshAhead)).toBe(10)
+      expect(d.monitor.batch).toBe(500)
+      expect(d.monitor.concurrency).toBe(16)
+      expect(Duration.toHours(d.monitor.expirationWarning)).toBe(7 * 24)
+      expect(Duration.toHours(d.monitor.validateInterval)).toBe(24)
+      expect(Duration.toMinutes(d.tokens.leaseDuration)).toBe(2)
+      expect(Duration.toMinutes(d.statusCache.ttl)).toBe(5)
+      expect(Duration.toSeconds(d.oauth.httpTimeout)).toBe(10)
+      expect(d.oauth.strictEnvMatch).toBe(false)
+      const set = yield* withEnv({
+        MONITOR_ENABLED: "false",
+        MONITOR_INTERVAL: "30s",
+        REFRESH_AHEAD: "15m",
+        MONITOR_BATCH: "100",
+        MONITOR_CONCURRENCY: "64",
+        EXPIRATION_WARNING_DAYS: "3",
+        VALIDATE_INTERVAL: "12h",
+        LEASE_DURATION: "90s",
+        STATUS_CACHE_TTL: "1m",
+        OAUTH_HTTP_TIMEOUT: "5s",
+        STRICT_ENV_MATCH: "true"
+      })
+      expect(set.monitor).toMatchObject({ enabled: false, batch: 100, concurrency: 64 })
+      expect(Duration.toSeconds(set.monitor.interval)).toBe(30)
+      expect(Duration.toHours(set.monitor.expirationWarning)).toBe(72)
+      expect(Duration.toSeconds(set.tokens.leaseDuration)).toBe(90)
+      expect(set.oauth.strictEnvMatch).toBe(true)
+    }))
+
+  it.effect("refuses invalid monitor and cache settings at start, each named", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        MONITOR_ENABLED: "sometimes",
+        MONITOR_INTERVAL: "0s",
+        MONITOR_BATCH: "0",
+        MONITOR_CONCURRENCY: "100000",
+        EXPIRATION_WARNING_DAYS: "-1",
+        VALIDATE_INTERVAL: "10s",
+        LEASE_DURATION: "forever",
+        STATUS_CACHE_TTL: "soon"
+      })
+      expect(problems).toEqual([
+        "LEASE_DURATION: must be a duration such as 30s, 5m, 1h or a number of seconds",
+        "STATUS_CACHE_TTL: must be a duration such as 30s, 5m, 1h or a number of seconds",
+        "MONITOR_ENABLED: must be true or false",
+        "MONITOR_INTERVAL: must be at least 1s",
+        "MONITOR_BATCH: must be an integer from 1 to 10000",
+        "MONITOR_CONCURRENCY: must be an integer from 1 to 1000",
+        "EXPIRATION_WARNING_DAYS: must be an integer from 0 to 365",
+        "VALIDATE_INTERVAL: must be at least 1m"
+      ])
+    }))
 })

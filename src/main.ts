@@ -1,12 +1,12 @@
-import { ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Data, Effect, Layer, Option } from "effect"
 import { makeCli } from "./cli.js"
 import { AppConfigLive, ConfigInvalid } from "./config/AppConfig.js"
 import { EnvironmentLive } from "./config/provider.js"
 import { DatabaseLive } from "./db/Database.js"
-import { HttpLive } from "./http/server.js"
-import { StatusCache } from "./integrations/StatusCache.js"
 import { LoggingLive } from "./logging.js"
 import { MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { ServicesLive } from "./services.js"
@@ -14,9 +14,14 @@ import { ServicesLive } from "./services.js"
 /** Configuration, then PostgreSQL (server or embedded) with migrations applied. */
 export const StorageLive = DatabaseLive.pipe(Layer.provideMerge(AppConfigLive))
 
+/** The API, loaded only by the commands that serve it (the monitor alone needs less memory). */
+const HttpLazyLive = Layer.unwrapEffect(
+  Effect.promise(() => import("./http/server.js")).pipe(Effect.map((http) => http.HttpLive.pipe(Layer.provide(http.StatusCacheLive))))
+)
+
 /** The whole service: the API and the token monitor over the services, over storage. */
 export const MainLive = Layer.mergeAll(
-  HttpLive.pipe(Layer.provide(StatusCache.Default)),
+  HttpLazyLive,
   MonitorLive.pipe(Layer.provide(TokenMonitor.Default))
 ).pipe(Layer.provide(ServicesLive), Layer.provide(StorageLive))
 
@@ -57,5 +62,13 @@ cli(process.argv).pipe(
   Effect.provide(LoggingLive),
   Effect.provide(EnvironmentLive()),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    // Exit when the command is done, even if something (an open stdin) would keep Node alive.
+    teardown: (exit, onExit) => defaultTeardown(exit, (code) => {
+      onExit(code)
+      process.exit(code)
+    })
+  })
 )

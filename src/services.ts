@@ -1,4 +1,4 @@
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { ConnectionRepository } from "./db/ConnectionRepository.js"

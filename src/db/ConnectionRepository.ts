@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { connectionContext, type Sealed, TokenCipher } from "../crypto/TokenCipher.js"
 import {

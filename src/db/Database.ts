@@ -1,5 +1,6 @@
-import { SqlClient, type SqlError } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Option, type ParseResult, String as Str } from "effect"
 import { AppConfig, ConfigInvalid, type PoolSettings } from "../config/AppConfig.js"
 import { DatabaseUnavailable } from "../domain/errors.js"

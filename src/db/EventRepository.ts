@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Schema } from "effect"
 import { ConnectionEvent, type EventKind } from "../domain/Connection.js"
 import { orUnavailable } from "./Database.js"

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto"
-import { HttpServerRequest } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Layer, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { Authentication, Unauthorized } from "./Api.js"

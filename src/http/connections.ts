@@ -1,21 +1,21 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Redacted } from "effect"
 import { Integrations } from "../integrations/Integrations.js"
-import { StatusCache } from "../integrations/StatusCache.js"
+import { StatusCache } from "./StatusCache.js"
 import { Api, Caller, Forbidden } from "./Api.js"
 import { connectionStatusJson } from "./json.js"
+
+const jsonResponse = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
 
 export const ConnectionsLive = HttpApiBuilder.group(Api, "connections", (handlers) =>
   Effect.gen(function*() {
     const integrations = yield* Integrations
     const cache = yield* StatusCache
     return handlers
-      .handle("list", ({ path }) =>
-        Effect.map(cache.statuses(path.user_id), (statuses) => ({
-          user_id: path.user_id,
-          connections: statuses.map(connectionStatusJson)
-        })))
-      .handle("get", ({ path }) => Effect.map(cache.status(path.user_id, path.platform), connectionStatusJson))
+      // The hot path answers with the cached JSON, not re-encoded (it was made from the same schema's fields).
+      .handle("list", ({ path }) => Effect.map(cache.statuses(path.user_id), ({ body }) => jsonResponse(body)))
+      .handle("get", ({ path }) => Effect.map(cache.status(path.user_id, path.platform), ({ body }) => jsonResponse(body)))
       .handle("authorize", ({ path, payload }) =>
         Effect.map(
           integrations.authorize(path.user_id, path.platform, { returnTo: payload.return_to, mode: payload.mode }),

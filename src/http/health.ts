@@ -1,5 +1,5 @@
-import { HttpApiBuilder } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import { ping } from "../db/Database.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"

@@ -1,4 +1,8 @@
-import { type HttpApp, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
 import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
@@ -23,31 +27,56 @@ export const routeOf = (path: string, platforms: ReadonlySet<string>): string =>
   return known.includes(plain) ? plain : "other"
 }
 
+/** Tagged metrics are made once per (method, route, status), not per request. */
+const memo = <A>(make: (key: string) => A) => {
+  const made = new Map<string, A>()
+  return (key: string) => {
+    let found = made.get(key)
+    if (found === undefined) {
+      found = make(key)
+      made.set(key, found)
+    }
+    return found
+  }
+}
+
 /**
- * Counts, times and logs every request by method, route template and status. The log
- * line names the route template, never the URL: a callback's query holds a code and a state.
+ * Counts and times every request by method, route template and status, and logs failures.
+ * A log line names the route template, never the URL: a callback's query holds a code and a state.
  */
-export const observeRequests = (platforms: ReadonlySet<string>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const route = routeOf(request.url, platforms)
-    const start = yield* Effect.clockWith((c) => c.currentTimeNanos)
-    return yield* app.pipe(
-      Effect.onExit((exit) =>
-        Effect.gen(function*() {
-          const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
-          const seconds = Duration.toSeconds(Duration.nanos(end - start))
-          const status = Exit.isSuccess(exit) ? exit.value.status : 500
-          yield* Metric.increment(withTags(httpRequests, { method: request.method, route, status: String(status) }))
-          yield* Metric.update(withTags(httpRequestDuration, { method: request.method, route }), seconds)
-          const annotations = { method: request.method, route, status, duration_ms: Math.round(seconds * 1000) }
-          yield* Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-            ? Effect.logError("request failed", exit.cause).pipe(Effect.annotateLogs(annotations))
-            : Effect.logDebug("request").pipe(Effect.annotateLogs(annotations))
-        })
-      )
-    )
+export const observeRequests = (platforms: ReadonlySet<string>) => {
+  const routes = memo((path: string) => routeOf(path, platforms))
+  const counters = memo((key: string) => {
+    const [method = "", route = "", status = ""] = key.split(" ")
+    return withTags(httpRequests, { method, route, status })
   })
+  const timers = memo((key: string) => {
+    const [method = "", route = ""] = key.split(" ")
+    return withTags(httpRequestDuration, { method, route })
+  })
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const route = routes(request.url.split("?")[0] ?? "")
+      const start = yield* Effect.clockWith((c) => c.currentTimeNanos)
+      return yield* app.pipe(
+        Effect.onExit((exit) =>
+          Effect.gen(function*() {
+            const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
+            const seconds = Duration.toSeconds(Duration.nanos(end - start))
+            const status = Exit.isSuccess(exit) ? exit.value.status : 500
+            yield* Metric.increment(counters(`${request.method} ${route} ${status}`))
+            yield* Metric.update(timers(`${request.method} ${route}`), seconds)
+            if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+              yield* Effect.logError("request failed", exit.cause).pipe(
+                Effect.annotateLogs({ method: request.method, route, status, duration_ms: Math.round(seconds * 1000) })
+              )
+            }
+          })
+        )
+      )
+    })
+}
 
 /**
  * Request bodies over 64 KiB are refused with 413: at once when Content-Length says so,

@@ -1,14 +1,14 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { Api } from "./Api.js"
-import { StatusCache } from "../integrations/StatusCache.js"
+import { StatusCache } from "./StatusCache.js"
 
 /** Onboarding step 5: at least one platform must be connected (the original service's semantics). */
 export const OnboardingLive = HttpApiBuilder.group(Api, "onboarding", (handlers) =>
   Effect.gen(function*() {
     const cache = yield* StatusCache
     return handlers.handle("stepFive", ({ path }) =>
-      Effect.map(cache.statuses(path.user_id), (statuses) => {
+      Effect.map(cache.statuses(path.user_id), ({ statuses }) => {
         const connected = statuses
           .filter((s) => s.connected)
           .map((s) => ({ platform: s.platform, display_name: s.displayName, details: s.details }))

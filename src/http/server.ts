@@ -1,11 +1,15 @@
 import { createServer } from "node:http"
-import { HttpApiBuilder, HttpApiScalar, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { prometheusText } from "../observability/prometheus.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
+import { StatusCache } from "./StatusCache.js"
 import { AuthenticationLive } from "./auth.js"
 import { CallbackLive } from "./callback.js"
 import { ConnectionsLive } from "./connections.js"
@@ -44,7 +48,9 @@ export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
     HttpApiBuilder.serve(observeRequests(new Set(registry.keys))).pipe(
       HttpServer.withLogAddress,
-      Layer.provide(ApiLive)
+      Layer.provide(ApiLive),
+      // No span exporter is configured: spans per request would cost without being read.
+      Layer.provide(Layer.setTracerEnabled(false))
     ))
 )
 
@@ -55,3 +61,5 @@ export const HttpLive = Layer.unwrapEffect(
   )
 )
 
+
+export const StatusCacheLive = StatusCache.Default

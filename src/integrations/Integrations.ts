@@ -221,13 +221,8 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         return { platform, returnTo: stored.returnTo, mode: stored.mode, outcome }
       })
 
-    const catalogListing = Effect.map(registry.list, (list) =>
-      list.map((p) => ({
-        key: p.key,
-        displayName: p.displayName,
-        configured: p.configured,
-        degradedReason: p.health?.state === "open" ? "circuit_open" : null
-      })))
+    const catalogListing = Effect.zipWith(registry.platforms, registry.degraded, (platforms, degraded) =>
+      platforms.map((p) => ({ ...p, degradedReason: degraded.get(p.key) ?? null })))
 
     const statuses = (userId: string) =>
       Effect.gen(function*() {

@@ -1,4 +1,4 @@
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Layer, Ref, Schedule, Schema, Stream } from "effect"
 
 export type ChangeListener = (change: { readonly userId: string; readonly platform: string } | "all") => Effect.Effect<void>

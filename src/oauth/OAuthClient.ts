@@ -1,4 +1,6 @@
-import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Effect, Either, Option, Redacted, Schema } from "effect"
 import { InvalidGrant, type ProviderError, ProviderResponseInvalid } from "../domain/errors.js"
 import type {

@@ -1,4 +1,6 @@
-import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Clock, type Duration, Effect, Option, Schema } from "effect"
 import {
   InvalidClient,

@@ -1,4 +1,4 @@
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type { Duration, Effect, Option, Redacted } from "effect"
 import type { ProviderError } from "../domain/errors.js"
 

@@ -1,7 +1,7 @@
 import type { Effect, Option, Redacted } from "effect"
 import type { ProviderError } from "../domain/errors.js"
 import type { AccountInfo, AuthorizationRequest, PlatformDefinition, PlatformSettings, TokenGrant } from "../platforms/definition.js"
-import type { BreakerHealth } from "../resilience/CircuitBreaker.js"
+import type { BreakerHealth, BreakerState } from "../resilience/CircuitBreaker.js"
 
 /**
  * A platform as the rest of the service sees it: its OAuth operations with the HTTP
@@ -25,4 +25,5 @@ export interface IntegrationProvider {
   readonly account: (grant: TokenGrant) => Effect.Effect<AccountInfo, ProviderError>
   readonly validate: (accessToken: Redacted.Redacted<string>) => Effect.Effect<"valid" | "unsupported", ProviderError>
   readonly health: Effect.Effect<BreakerHealth>
+  readonly breakerState: Effect.Effect<BreakerState>
 }

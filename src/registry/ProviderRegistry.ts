@@ -1,5 +1,5 @@
-import { HttpClient } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Effect, Either, Layer } from "effect"
 import { AppConfig, describeConfigError } from "../config/AppConfig.js"
 import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
@@ -103,6 +103,25 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
         } satisfies PlatformListing
       }))
 
-    return { keys, get, definition, list } as const
+    const entryList = Array.from(entries.values())
+
+    /** Key, display name and whether configured: no I/O after the first call. */
+    const platformsSummary = Effect.forEach(entryList, (entry) =>
+      Effect.map(entry.availability, (availability) => ({
+        key: entry.definition.key,
+        displayName: entry.definition.displayName,
+        configured: availability._tag === "Configured"
+      })))
+
+    /** Platforms whose circuit breaker is open now, with the reason to show. */
+    const degraded = Effect.gen(function*() {
+      const found = new Map<string, string>()
+      for (const entry of entryList) {
+        if (entry.built !== null && (yield* entry.built.breakerState) === "open") found.set(entry.definition.key, "circuit_open")
+      }
+      return found as ReadonlyMap<string, string>
+    })
+
+    return { keys, get, definition, list, platforms: platformsSummary, degraded } as const
   })
 }) {}

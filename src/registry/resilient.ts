@@ -1,4 +1,4 @@
-import { HttpClient } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { Duration, Effect, Metric } from "effect"
 import type { ProviderError } from "../domain/errors.js"
 import type { OAuthClient } from "../oauth/OAuthClient.js"
@@ -36,7 +36,7 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
             calls(operation, error._tag).pipe(
               Effect.zipRight(Effect.logWarning(`${operation} failed`).pipe(Effect.annotateLogs("error", error._tag)))
             ),
-          onSuccess: () => calls(operation, "ok")
+          onSuccess: () => calls(operation, "ok").pipe(Effect.zipRight(Effect.logDebug(`${operation} succeeded`)))
         }),
         Effect.annotateLogs({ platform, operation })
       )
@@ -57,7 +57,8 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
       revoke: (token) => retried("revoke")(client.revoke(token)),
       account: (grant) => retried("account")(client.account(grant)),
       validate: (accessToken) => retried("validate")(client.validate(accessToken)),
-      health: breaker.health
+      health: breaker.health,
+      breakerState: breaker.state
     }
     return provider
   })

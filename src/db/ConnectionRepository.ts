@@ -26,6 +26,20 @@ const TokenRow = Schema.Struct({
   refreshToken: Schema.NullOr(Schema.Uint8ArrayFromSelf)
 })
 const decodeTokenRows = Schema.decodeUnknown(Schema.Array(TokenRow))
+export type SealedTokens = typeof TokenRow.Type
+
+const ClaimedRow = Schema.Struct({
+  ...Connection.fields,
+  sealedAccessToken: Schema.NullOr(Schema.Uint8ArrayFromSelf),
+  sealedRefreshToken: Schema.NullOr(Schema.Uint8ArrayFromSelf)
+})
+const decodeClaimed = Schema.decodeUnknown(Schema.Array(ClaimedRow))
+
+/** A row the monitor holds the lease of, with its ciphertexts. */
+export interface Claimed {
+  readonly connection: Connection
+  readonly sealed: SealedTokens
+}
 
 const columnNames = [
   "id", "user_id", "platform", "account_id", "status", "key_id", "token_type", "scope", "expires_at", "provider_data",
@@ -100,28 +114,39 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         })
       ).pipe(orUnavailable)
 
-    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, now: Date) =>
-      sql.withTransaction(
-        Effect.gen(function*() {
-          const access = yield* seal(connection, "access_token", tokens.accessToken)
-          const refresh = yield* refreshTokenToKeep(connection, tokens.refreshToken)
-          return yield* exactlyOne(sql`
-            update oauth_connections set
-              access_token = ${access.bytes}, refresh_token = ${refresh}, key_id = ${access.keyId},
-              token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
-              expires_at = ${tokens.expiresAt}, status = 'active', refresh_failures = 0, last_refresh_error = null,
-              last_refreshed_at = ${now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
-              lease_until = null, lease_owner = null, updated_at = ${now}
-            where id = ${connection.id}
-            returning ${select}`)
-        })
-      ).pipe(orUnavailable)
+    const refreshed = (connection: Connection, tokens: RefreshedTokens, access: Sealed, refresh: Uint8Array | null | "keep", now: Date) =>
+      exactlyOne(sql`
+        update oauth_connections set
+          access_token = ${access.bytes}, key_id = ${access.keyId},
+          refresh_token = ${refresh === "keep" ? sql`refresh_token` : sql`${refresh}`},
+          token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
+          expires_at = ${tokens.expiresAt}, status = 'active', refresh_failures = 0, last_refresh_error = null,
+          last_refreshed_at = ${now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
+          lease_until = null, lease_owner = null, updated_at = ${now}
+        where id = ${connection.id}
+        returning ${select}`)
 
-    const tokens = (connection: Connection): Effect.Effect<TokenSet, ConnectionUnreadable | DatabaseUnavailable> =>
+    /**
+     * Stores a refresh's outcome and releases the lease, atomically: one statement when the
+     * refresh token was rotated, or kept under the same key; a transaction that re-seals the
+     * kept refresh token when the current key differs from the row's.
+     */
+    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, now: Date) =>
       Effect.gen(function*() {
-        const rows = yield* sql`select key_id, access_token, refresh_token from oauth_connections where id = ${connection.id}`
-          .pipe(Effect.flatMap(decodeTokenRows), orUnavailable)
-        const row = rows[0]
+        const access = yield* seal(connection, "access_token", tokens.accessToken)
+        if (Option.isSome(tokens.refreshToken)) {
+          const rotated = yield* seal(connection, "refresh_token", tokens.refreshToken.value)
+          return yield* refreshed(connection, tokens, access, rotated.bytes, now)
+        }
+        if (connection.keyId === access.keyId) return yield* refreshed(connection, tokens, access, "keep", now)
+        return yield* sql.withTransaction(
+          Effect.flatMap(refreshTokenToKeep(connection, Option.none()), (kept) => refreshed(connection, tokens, access, kept, now))
+        )
+      }).pipe(orUnavailable)
+
+    /** Decrypts ciphertexts read with the row (the monitor's claim returns them). */
+    const openTokens = (connection: Connection, row: SealedTokens | undefined): Effect.Effect<TokenSet, ConnectionUnreadable> =>
+      Effect.gen(function*() {
         const unreadable = (reason: string) => new ConnectionUnreadable({ platform: connection.platform, reason })
         if (row === undefined || row.accessToken === null || row.keyId === null) return yield* unreadable("no stored token")
         const keyId = row.keyId
@@ -136,10 +161,27 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         return { accessToken, refreshToken }
       })
 
+    const tokens = (connection: Connection): Effect.Effect<TokenSet, ConnectionUnreadable | DatabaseUnavailable> =>
+      sql`select key_id, access_token, refresh_token from oauth_connections where id = ${connection.id}`.pipe(
+        Effect.flatMap(decodeTokenRows),
+        orUnavailable,
+        Effect.flatMap((rows) => openTokens(connection, rows[0]))
+      )
+
+    /** Claimed rows come with their ciphertexts, so refreshing them reads nothing more. */
+    const claimed = <E, R>(rows: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+      Effect.flatMap(rows, decodeClaimed).pipe(
+        Effect.map((found) => found.map(({ sealedAccessToken, sealedRefreshToken, ...connection }) => ({
+          connection,
+          sealed: { keyId: connection.keyId, accessToken: sealedAccessToken, refreshToken: sealedRefreshToken }
+        })))
+      )
+
     return {
       upsert,
       storeRefresh,
       tokens,
+      openTokens,
       findById: (id: string) => one(sql`select ${select} from oauth_connections where id = ${id}`).pipe(orUnavailable),
       findByUser: (userId: string) =>
         many(sql`select ${select} from oauth_connections where user_id = ${userId} order by platform, account_id`).pipe(orUnavailable),
@@ -182,7 +224,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
        * so concurrent monitors take disjoint rows, and leased to `owner`.
        */
       claimDueRefreshes: (owner: string, now: Date, horizon: Date, leaseUntil: Date, limit: number) =>
-        many(sql`with due as (
+        sql`with due as (
             select id from oauth_connections
             where status = 'active' and expires_at < ${horizon} and refresh_token is not null
               and (next_attempt_at is null or next_attempt_at <= ${now})
@@ -193,11 +235,11 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
           )
           update oauth_connections c set lease_until = ${leaseUntil}, lease_owner = ${owner}
           from due where c.id = due.id
-          returning ${selectClaimed}`).pipe(orUnavailable),
+          returning ${selectClaimed}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`.pipe(claimed, orUnavailable),
 
       /** Like claimDueRefreshes, for tokens without expiry not validated since `validatedBefore`. */
       claimDueValidations: (owner: string, now: Date, validatedBefore: Date, leaseUntil: Date, limit: number) =>
-        many(sql`with due as (
+        sql`with due as (
             select id from oauth_connections
             where status = 'active' and expires_at is null and access_token is not null
               and (last_validated_at is null or last_validated_at < ${validatedBefore})
@@ -208,7 +250,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
           )
           update oauth_connections c set lease_until = ${leaseUntil}, lease_owner = ${owner}
           from due where c.id = due.id
-          returning ${selectClaimed}`).pipe(orUnavailable),
+          returning ${selectClaimed}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`.pipe(claimed, orUnavailable),
 
       /**
        * Marks, in one statement, connections that cannot be refreshed and expire before

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, Metric, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Exit, Metric, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import { type Claimed, ConnectionRepository, type SealedTokens } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
 import { NotConnected, RefreshInProgress } from "../domain/errors.js"
@@ -49,9 +49,12 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         Effect.catchIf((e): e is "held" => e === "held", () => Effect.fail(new RefreshInProgress({ platform })))
       )
 
-    /** Work on a row whose lease `owner` already holds (the monitor claims in bulk). */
+    /**
+     * Work on a row whose lease `owner` holds. A stored outcome releases the lease in the
+     * same statement; any other end (a failure, an interruption) releases it here.
+     */
     const held = <A, E, R>(row: Connection, owner: string, work: (row: Connection) => Effect.Effect<A, E, R>) =>
-      work(row).pipe(Effect.onExit(() => Effect.ignore(connections.releaseLease(row.id, owner))))
+      work(row).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(connections.releaseLease(row.id, owner))))
 
     /**
      * Holds the lease of `connection` while `work` runs with the row as it is under the
@@ -104,12 +107,15 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         return Option.getOrElse(updated, () => row)
       })
 
+    const tokensOf = (row: Connection, sealed: SealedTokens | undefined) =>
+      sealed === undefined ? connections.tokens(row) : connections.openTokens(row, sealed)
+
     /** One refresh under the lease; every outcome is stored before it is returned. */
-    const refreshLeased = (row: Connection) =>
+    const refreshLeased = (row: Connection, sealed?: SealedTokens) =>
       Effect.gen(function*() {
         if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
         const provider = yield* registry.get(row.platform)
-        const tokens = yield* connections.tokens(row).pipe(
+        const tokens = yield* tokensOf(row, sealed).pipe(
           Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? markDead(row, "needs_reauth", "unreadable") : Effect.void)
         )
         if (Option.isNone(tokens.refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
@@ -154,11 +160,11 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       })
 
     /** Checks a token that does not expire against the platform (WordPress.com's /me). */
-    const validateLeased = (row: Connection) =>
+    const validateLeased = (row: Connection, sealed?: SealedTokens) =>
       Effect.gen(function*() {
         if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
         const provider = yield* registry.get(row.platform)
-        const tokens = yield* connections.tokens(row).pipe(
+        const tokens = yield* tokensOf(row, sealed).pipe(
           Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? markDead(row, "needs_reauth", "unreadable") : Effect.void)
         )
         const result = yield* Effect.either(provider.validate(tokens.accessToken))
@@ -180,8 +186,9 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       })
 
     return {
-      refreshHeld: (row: Connection, owner: string) => held(row, owner, refreshLeased),
-      validateHeld: (row: Connection, owner: string) => held(row, owner, validateLeased),
+      /** Refreshes a row the monitor claimed (and holds the lease of), with its ciphertexts. */
+      refreshHeld: (claimed: Claimed, owner: string) => held(claimed.connection, owner, (row) => refreshLeased(row, claimed.sealed)),
+      validateHeld: (claimed: Claimed, owner: string) => held(claimed.connection, owner, (row) => validateLeased(row, claimed.sealed)),
 
       /**
        * Refreshes the connection unless another process did so while we waited; with
@@ -194,7 +201,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
             row.status !== "active" ||
             (row.lastRefreshedAt !== null && (connection.lastRefreshedAt === null || row.lastRefreshedAt > connection.lastRefreshedAt)) ||
             (!options.force && row.expiresAt !== null && row.expiresAt.getTime() - asked.getTime() > Duration.toMillis(app.tokens.minTtl))
-          return yield* underLease(connection, refreshedSince, refreshLeased)
+          return yield* underLease(connection, refreshedSince, (row) => refreshLeased(row))
         }),
 
       validate: (connection: Connection) =>
@@ -202,7 +209,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
           const asked = yield* now
           const validatedSince = (row: Connection) =>
             row.status !== "active" || (row.lastValidatedAt !== null && row.lastValidatedAt.getTime() >= asked.getTime())
-          return yield* underLease(connection, validatedSince, validateLeased)
+          return yield* underLease(connection, validatedSince, (row) => validateLeased(row))
         })
     } as const
   })

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import { type Claimed, ConnectionRepository } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
 import { Refresher } from "../integrations/Refresher.js"
@@ -62,9 +62,10 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
       )
     }
 
-    const process = (rows: ReadonlyArray<Connection>, owner: string, kind: "refresh" | "validate") =>
-      Effect.forEach(rows, (row) =>
-        Effect.either(kind === "refresh" ? refresher.refreshHeld(row, owner) : refresher.validateHeld(row, owner)).pipe(
+    const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate") =>
+      Effect.forEach(rows, (claimed) => {
+        const row = claimed.connection
+        return Effect.either(kind === "refresh" ? refresher.refreshHeld(claimed, owner) : refresher.validateHeld(claimed, owner)).pipe(
           Effect.flatMap((result) => classify(result, kind === "refresh" ? "refreshed" : "validated", row)),
           Effect.tap((outcome) =>
             Metric.increment(withTags(monitorConnections, {
@@ -72,10 +73,11 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
               outcome: outcome._tag,
               reason: outcome._tag === "failed" ? outcome.reason : ""
             })))
-        ), { concurrency: settings.concurrency })
+        )
+      }, { concurrency: settings.concurrency })
 
     /** Claims and processes batches until a claim comes back short. */
-    const drain = (claim: (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Connection>, unknown>, kind: "refresh" | "validate", owner: string) =>
+    const drain = (claim: (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, unknown>, kind: "refresh" | "validate", owner: string) =>
       Effect.gen(function*() {
         const outcomes: Array<Outcome> = []
         while (true) {

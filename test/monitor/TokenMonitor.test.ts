@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
-import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
+import { type Claimed, ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import { EventRepository, type NewEvent } from "../../src/db/EventRepository.js"
 import type { Connection } from "../../src/domain/Connection.js"
 import { CircuitOpen, DatabaseUnavailable, InvalidGrant, ProviderUnavailable } from "../../src/domain/errors.js"
@@ -56,7 +56,10 @@ const monitorWith = (
   TokenMonitor.Default.pipe(
     Layer.provide(Layer.mock(ConnectionRepository, {
       _tag: "Integrations/ConnectionRepository",
-      claimDueRefreshes: () => Effect.flatMap(Ref.updateAndGet(world.claims, (n) => n + 1), (n) => mocks.claimDueRefreshes?.(n) ?? Effect.succeed([])),
+      claimDueRefreshes: () =>
+        Effect.flatMap(Ref.updateAndGet(world.claims, (n) => n + 1), (n) => mocks.claimDueRefreshes?.(n) ?? Effect.succeed([])).pipe(
+          Effect.map((rows) => rows.map((connection) => ({ connection, sealed: { keyId: "k1", accessToken: null, refreshToken: null } })))
+        ),
       claimDueValidations: () => Effect.succeed([]),
       claimExpiryWarnings: () => Effect.succeed(mocks.expiring ?? []),
       findById: (id: string) => Effect.succeed(Option.some(row(id, { status: mocks.statusAfter?.(id) ?? "active" })))
@@ -67,8 +70,8 @@ const monitorWith = (
     })),
     Layer.provide(Layer.mock(Refresher, {
       _tag: "Integrations/Refresher",
-      refreshHeld: (r: Connection) => mocks.refreshHeld?.(r) ?? Effect.succeed(r),
-      validateHeld: (r: Connection) => Effect.succeed(r)
+      refreshHeld: (claimed: Claimed) => mocks.refreshHeld?.(claimed.connection) ?? Effect.succeed(claimed.connection),
+      validateHeld: (claimed: Claimed) => Effect.succeed(claimed.connection)
     })),
     Layer.provide(config)
   )

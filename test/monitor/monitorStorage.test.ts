@@ -143,7 +143,7 @@ describe("token monitor on PostgreSQL against the fake platforms", () => {
           const now = new Date()
           return repo.claimDueRefreshes("dead-process", now, new Date(now.getTime() + 600_000), new Date(now.getTime() + 1000), 500)
         }))
-        expect(claimed.map((c) => c.userId)).toContain("mon-lease")
+        expect(claimed.map((c) => c.connection.userId)).toContain("mon-lease")
         expect((yield* Effect.flatMap(monitorOf(instance), (m) => m.tick)).due).toBe(0)
         yield* Effect.sleep("1100 millis")
         const refreshes = fakes.bing.stats.refreshes

@@ -64,7 +64,8 @@ interface Pass {
 /** `monitor --once` as its own process; its tick report comes from its JSON log line. */
 const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: number) =>
   new Promise<Pass>((resolve, reject) => {
-    const child = spawn("node", ["dist/main.js", "monitor", "--once"], {
+    const profile = process.env["BENCH_CPU_PROFILE_DIR"]
+    const child = spawn("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]), "dist/main.js", "monitor", "--once"], {
       env: {
         ...process.env,
         ...fake.env("http://localhost:3000/oauth/bing/callback"),

@@ -7,11 +7,12 @@
 //    monitor pass over that table.
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import { makeCipher, TokenCipher } from "../../src/crypto/TokenCipher.js"
 import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { seedDueConnections } from "../../test/support/connections.js"
 import { startFakeBing } from "../../test/support/platforms/index.js"
 import type { FakeOAuthPlatform } from "../../test/support/platforms/index.js"
 import { type BenchDatabase, peakRssMiB, startDatabase } from "../shared/database.js"
@@ -30,28 +31,12 @@ const pool = { maxConnections: 10, connectTimeout: Duration.seconds(10), idleTim
 /** `count` Bing connections whose refresh tokens the fake knows, expiring within a minute. */
 const seedDue = (url: string, fake: FakeOAuthPlatform, count: number, prefix: string) =>
   Effect.runPromise(
-    Effect.flatMap(ConnectionRepository, (repo) =>
-      Effect.forEach(Array.from({ length: count }, (_, i) => `${prefix}-${i}`), (userId) => {
-        const pair = fake.mint()
-        return repo.upsert({
-          userId,
-          platform: "bing",
-          accountId: "",
-          providerData: {},
-          tokens: {
-            accessToken: Redacted.make(pair.accessToken),
-            refreshToken: Option.fromNullable(pair.refreshToken).pipe(Option.map(Redacted.make)),
-            tokenType: "Bearer",
-            scope: "webmaster.manage",
-            expiresAt: new Date(Date.now() + 60_000)
-          }
-        }, new Date())
-      }, { concurrency: 10, discard: true })).pipe(
-        Effect.provide(ConnectionRepository.DefaultWithoutDependencies.pipe(
-          Layer.provide(Layer.succeed(TokenCipher, TokenCipher.make(cipher))),
-          Layer.provide(pgClientLayer(Redacted.make(url), pool))
-        ))
-      )
+    seedDueConnections(fake, "bing", Array.from({ length: count }, (_, i) => `${prefix}-${i}`)).pipe(
+      Effect.provide(ConnectionRepository.DefaultWithoutDependencies.pipe(
+        Layer.provide(Layer.succeed(TokenCipher, TokenCipher.make(cipher))),
+        Layer.provide(pgClientLayer(Redacted.make(url), pool))
+      ))
+    )
   )
 
 interface Pass {

@@ -58,7 +58,7 @@ export const startDatabase = async (): Promise<BenchDatabase> => {
   await admin.query(`create database ${name}`)
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
-  execFileSync("node", ["dist/main.js", "migrate"], { env: { ...process.env, DATABASE_URL: url.toString(), LOG_LEVEL: "warn" }, stdio: "inherit" })
+  execFileSync("node", ["dist/main.js", "migrate"], { env: { ...process.env, DATABASE_URL: url.toString(), LOG_LEVEL: "error" }, stdio: "inherit" })
   return {
     url: url.toString(),
     server,

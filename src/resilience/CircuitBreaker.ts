@@ -77,7 +77,7 @@ const failureKind = (error: unknown): string =>
 
 /**
  * A circuit breaker over Ref and Clock. Only transient failures (ProviderUnavailable,
- * which includes timeouts, and RateLimited) count: any other answer means the platform is
+ * which includes timeouts, and RateLimited) count: every other answer means the platform is
  * reachable, so an invalid_grant never opens the breaker for every user. Interrupted calls
  * and defects release their half-open slot without counting.
  */

@@ -1,32 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Connection } from "../../src/domain/Connection.js"
 import { isConnected, platformStatus } from "../../src/integrations/status.js"
+import { connectionRow } from "../support/connections.js"
 import { at } from "../support/time.js"
 
-const connection = (overrides: Partial<Connection> = {}): Connection => ({
-  id: "c1",
-  userId: "u1",
-  platform: "gsc",
-  accountId: "",
-  status: "active",
-  keyId: "k1",
-  hasRefreshToken: true,
-  tokenType: "Bearer",
-  scope: "s",
-  expiresAt: at(3600),
-  providerData: { sites: ["a"] },
-  refreshFailures: 0,
-  lastRefreshError: null,
-  lastRefreshedAt: null,
-  nextAttemptAt: null,
-  leaseUntil: null,
-  invalidGrantStreak: 0,
-  lastValidatedAt: null,
-  expiryWarnedAt: null,
-  createdAt: at(0),
-  updatedAt: at(0),
-  ...overrides
-})
+const connection = (overrides: Partial<Connection> = {}) => connectionRow({ providerData: { sites: ["a"] }, ...overrides })
 
 const gsc = { key: "gsc", displayName: "Google Search Console", configured: true }
 

@@ -7,32 +7,11 @@ import { CircuitOpen, DatabaseUnavailable, InvalidGrant, ProviderUnavailable } f
 import { Refresher } from "../../src/integrations/Refresher.js"
 import { TokenMonitor } from "../../src/monitor/TokenMonitor.js"
 import { testConfig, testSettings } from "../support/config.js"
+import { connectionRow } from "../support/connections.js"
 import { at } from "../support/time.js"
 
-const row = (id: string, overrides: Partial<Connection> = {}): Connection => ({
-  id,
-  userId: `user-${id}`,
-  platform: "gsc",
-  accountId: "",
-  status: "active",
-  keyId: "k1",
-  hasRefreshToken: true,
-  tokenType: "Bearer",
-  scope: null,
-  expiresAt: at(60),
-  providerData: {},
-  refreshFailures: 0,
-  lastRefreshError: null,
-  lastRefreshedAt: null,
-  nextAttemptAt: null,
-  leaseUntil: null,
-  invalidGrantStreak: 0,
-  lastValidatedAt: null,
-  expiryWarnedAt: null,
-  createdAt: at(0),
-  updatedAt: at(0),
-  ...overrides
-})
+const row = (id: string, overrides: Partial<Connection> = {}) =>
+  connectionRow({ id, userId: `user-${id}`, scope: null, expiresAt: at(60), ...overrides })
 
 const settings = (monitor: Partial<ReturnType<typeof testSettings>["monitor"]> = {}) =>
   testConfig({ monitor: { ...testSettings().monitor, enabled: true, interval: Duration.minutes(1), ...monitor } })

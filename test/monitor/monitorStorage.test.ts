@@ -9,6 +9,7 @@ import { type Instance, startInstance, TOKEN_KEY } from "../support/app.js"
 import { call, connect, json } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
 import { testSettings } from "../support/config.js"
+import { seedDueConnections } from "../support/connections.js"
 
 const fast = { RETRY_INITIAL_DELAY: "5ms", RETRY_MAX_DELAY: "20ms" }
 
@@ -208,23 +209,7 @@ describe("two monitors and the fresh-token endpoint over 500 due connections", (
         const { instance, databaseUrl, env, fakes } = yield* Harness
         const bing = fakes.bing
         const users = Array.from({ length: 500 }, (_, i) => `bulk-${i}`)
-        yield* within(instance)(Effect.flatMap(ConnectionRepository, (repo) =>
-          Effect.forEach(users, (userId) => {
-            const pair = bing.mint()
-            return repo.upsert({
-              userId,
-              platform: "bing",
-              accountId: "",
-              providerData: {},
-              tokens: {
-                accessToken: Redacted.make(pair.accessToken),
-                refreshToken: Option.fromNullable(pair.refreshToken).pipe(Option.map(Redacted.make)),
-                tokenType: "Bearer",
-                scope: "webmaster.manage",
-                expiresAt: new Date(Date.now() + 60_000)
-              }
-            }, new Date())
-          }, { concurrency: 10 })))
+        yield* within(instance)(seedDueConnections(bing, "bing", users))
         // Two processes with small batches, so that their claims interleave.
         const replicas = yield* Effect.all([0, 1].map(() =>
           startInstance({ databaseUrl, env, settings: { frontendUrl: new URL(FRONTEND), ...monitorSettings({ batch: 50 }) } })

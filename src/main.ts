@@ -59,6 +59,8 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
 
 cli(process.argv).pipe(
   reportFailure,
+  // No span exporter is configured: spans (per statement, per platform call) would cost without being read.
+  Effect.withTracerEnabled(false),
   Effect.provide(LoggingLive),
   Effect.provide(EnvironmentLive()),
   Effect.provide(NodeContext.layer),

@@ -48,9 +48,7 @@ export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
     HttpApiBuilder.serve(observeRequests(new Set(registry.keys))).pipe(
       HttpServer.withLogAddress,
-      Layer.provide(ApiLive),
-      // No span exporter is configured: spans per request would cost without being read.
-      Layer.provide(Layer.setTracerEnabled(false))
+      Layer.provide(ApiLive)
     ))
 )
 

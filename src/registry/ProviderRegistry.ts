@@ -59,21 +59,23 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
         return yield* makeResilientProvider(makeOAuthClient(definition, availability.settings), resilience.right)
       }).pipe(Effect.provideService(HttpClient.HttpClient, http), Effect.withConfigProvider(configProvider))
 
-    const entries = new Map<string, {
+    interface Entry {
       readonly definition: PlatformDefinition
       readonly availability: Effect.Effect<Availability>
       readonly provider: Effect.Effect<IntegrationProvider, PlatformNotConfigured>
+      /** Set once the provider has been built (its breaker then has a health to report). */
       built: IntegrationProvider | null
-    }>()
+    }
+    const entries = new Map<string, Entry>()
     for (const definition of catalog) {
       // Settings do not change while the process runs: read and checked once, on first use.
       const availability = yield* Effect.cached(readSettings(definition, app).pipe(Effect.withConfigProvider(configProvider)))
       const provider = yield* Effect.cached(build(definition, availability))
-      const entry = {
+      const entry: Entry = {
         definition,
         availability,
         provider: Effect.tap(provider, (built) => Effect.sync(() => { entry.built = built })),
-        built: null as IntegrationProvider | null
+        built: null
       }
       entries.set(definition.key, entry)
     }
@@ -114,12 +116,12 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
       })))
 
     /** Platforms whose circuit breaker is open now, with the reason to show. */
-    const degraded = Effect.gen(function*() {
+    const degraded: Effect.Effect<ReadonlyMap<string, string>> = Effect.gen(function*() {
       const found = new Map<string, string>()
       for (const entry of entryList) {
         if (entry.built !== null && (yield* entry.built.breakerState) === "open") found.set(entry.definition.key, "circuit_open")
       }
-      return found as ReadonlyMap<string, string>
+      return found
     })
 
     return { keys, get, definition, list, platforms: platformsSummary, degraded } as const

@@ -22,20 +22,20 @@ export const AuthenticationLive = Layer.effect(
       // The bearer decoder hands an empty value for a missing header and does not check the
       // scheme: the header is read and checked here.
       bearer: () =>
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
           const header = request.headers["authorization"]
           if (header === undefined || header.trim() === "") {
-            return yield* new Unauthorized({ message: "Missing Authorization header: send Authorization: Bearer <api key>" })
+            return Effect.fail(new Unauthorized({ message: "Missing Authorization header: send Authorization: Bearer <api key>" }))
           }
           const match = BEARER.exec(header)
           if (match === null || match[1] === undefined) {
-            return yield* new Unauthorized({ message: "Malformed Authorization header: expected Bearer <api key>" })
+            return Effect.fail(new Unauthorized({ message: "Malformed Authorization header: expected Bearer <api key>" }))
           }
           const candidate = digest(match[1])
           const tokenScope = anyMatches(candidate, tokenKeys)
-          if (!tokenScope && !anyMatches(candidate, apiKeys)) return yield* new Unauthorized({ message: "Unknown API key" })
-          return { tokenScope }
+          return !tokenScope && !anyMatches(candidate, apiKeys)
+            ? Effect.fail(new Unauthorized({ message: "Unknown API key" }))
+            : Effect.succeed({ tokenScope })
         })
     }
   })

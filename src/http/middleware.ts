@@ -92,7 +92,9 @@ export const bodyLimit = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, 
         { status: 413 }
       )
     }
-    return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_BODY_BYTES))
+    return request.method === "GET" || request.method === "HEAD"
+      ? yield* app
+      : yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_BODY_BYTES))
   })
 
 const problem = (status: number, tag: string, message: string) =>

@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto"
 import { Array as Arr, Config, ConfigError, Context, Data, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { type DeployEnv, DeployEnvConfig, isDevelopment } from "./DeployEnv.js"
+import { type DevSecretName, useDevSecrets } from "./devSecrets.js"
 import * as Rules from "./rules.js"
-import { apiKeysConfig, type EncryptionKey, encryptionKeysConfig } from "./secrets.js"
+import { apiKeysConfig, type EncryptionKey, encryptionKeysConfig, parseEncryptionKeys } from "./secrets.js"
 
 export interface PoolSettings {
   readonly maxConnections: number
@@ -128,11 +128,13 @@ const raw = Config.all({
   port: Rules.integer("PORT", 8080, { min: 0, max: 65535 }),
   databaseUrl,
   embeddedDir: Rules.variable("EMBEDDED_DATABASE_DIR", Config.withDefault(".data/pg")),
+  devSecretsFile: Rules.variable("DEV_SECRETS_FILE", Config.withDefault(".data/dev-secrets.json")),
+  // Maxima keep durations within what Node's timers (24.8 days) and Dates can hold.
   pool: Config.all({
     maxConnections: Rules.integer("DB_POOL_MAX", 20, { min: 1, max: 1000 }),
-    connectTimeout: Rules.duration("DB_CONNECT_TIMEOUT", "30 seconds", { min: "100 millis" }),
-    idleTimeout: Rules.duration("DB_IDLE_TIMEOUT", "30 seconds", { min: "1 second" }),
-    connectionTtl: Rules.duration("DB_CONNECTION_TTL", "3600 seconds", { min: "1 second" })
+    connectTimeout: Rules.duration("DB_CONNECT_TIMEOUT", "30 seconds", { min: "100 millis", max: "10 minutes" }),
+    idleTimeout: Rules.duration("DB_IDLE_TIMEOUT", "30 seconds", { min: "1 second", max: "1 day" }),
+    connectionTtl: Rules.duration("DB_CONNECTION_TTL", "3600 seconds", { min: "1 second", max: "7 days" })
   }),
   encryptionKeys: outsideDevelopment(encryptionKeysConfig("TOKEN_ENCRYPTION_KEYS"), (keys) =>
     Option.isNone(keys) ? "TOKEN_ENCRYPTION_KEYS: is required outside development (kid:base64 of 32 random bytes)" : undefined),
@@ -141,38 +143,60 @@ const raw = Config.all({
     (keys) => keys.apiKeys.length + keys.tokenApiKeys.length === 0 ? "API_KEYS: is required outside development" : undefined
   ),
   oauth: Config.all({
-    httpTimeout: Rules.duration("OAUTH_HTTP_TIMEOUT", "10 seconds", { min: "10 millis" }),
+    httpTimeout: Rules.duration("OAUTH_HTTP_TIMEOUT", "10 seconds", { min: "10 millis", max: "10 minutes" }),
     strictEnvMatch: Rules.boolean("STRICT_ENV_MATCH", false)
   }),
   tokens: Config.all({
-    minTtl: Rules.duration("ACCESS_TOKEN_MIN_TTL", "5 minutes"),
-    leaseDuration: Rules.duration("LEASE_DURATION", "2 minutes", { min: "1 second" })
+    minTtl: Rules.duration("ACCESS_TOKEN_MIN_TTL", "5 minutes", { max: "1 day" }),
+    leaseDuration: Rules.duration("LEASE_DURATION", "2 minutes", { min: "1 second", max: "1 hour" })
   }),
   statusCache: Config.all({
-    ttl: Rules.duration("STATUS_CACHE_TTL", "5 minutes"),
+    ttl: Rules.duration("STATUS_CACHE_TTL", "5 minutes", { max: "1 day" }),
     capacity: Rules.integer("STATUS_CACHE_CAPACITY", 100_000, { min: 1, max: 10_000_000 })
   }),
   monitor: Config.all({
     enabled: Rules.boolean("MONITOR_ENABLED", true),
-    interval: Rules.duration("MONITOR_INTERVAL", "1 minute", { min: "1 second" }),
-    refreshAhead: Rules.duration("REFRESH_AHEAD", "10 minutes", { min: "1 second" }),
+    interval: Rules.duration("MONITOR_INTERVAL", "1 minute", { min: "1 second", max: "1 hour" }),
+    refreshAhead: Rules.duration("REFRESH_AHEAD", "10 minutes", { min: "1 second", max: "1 day" }),
     batch: Rules.integer("MONITOR_BATCH", 500, { min: 1, max: 10_000 }),
     concurrency: Rules.integer("MONITOR_CONCURRENCY", 16, { min: 1, max: 1_000 }),
     expirationWarning: Rules.checked("EXPIRATION_WARNING_DAYS", Rules.integerIn(0, 365)).pipe(
       Config.map(Duration.days),
       Config.withDefault(Duration.days(7))
     ),
-    validateInterval: Rules.duration("VALIDATE_INTERVAL", "24 hours", { min: "1 minute" })
-  }),
+    validateInterval: Rules.duration("VALIDATE_INTERVAL", "24 hours", { min: "1 minute", max: "30 days" })
+  }).pipe(
+    Config.mapOrFail((monitor) =>
+      Duration.greaterThan(monitor.refreshAhead, monitor.interval)
+        ? Either.right(monitor)
+        : Either.left(ConfigError.InvalidData(
+          [],
+          `REFRESH_AHEAD: must be longer than MONITOR_INTERVAL (${Duration.format(monitor.refreshAhead)} is not longer than ${
+            Duration.format(monitor.interval)
+          }), or tokens could expire between two ticks`
+        ))
+    )
+  ),
   logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
   logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
 })
 
-/** Turns a ConfigError tree into "VARIABLE: rule" lines. */
+/**
+ * Turns a ConfigError tree into "VARIABLE: rule" lines. An `Or` comes from a variable read
+ * with a fallback (an alias, a global default of a per-platform setting): when one side only
+ * misses its variable, the other side's failure is the problem; when both miss, the first
+ * name is the one to set.
+ */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
   switch (error._op) {
+    case "Or": {
+      const leftMissing = ConfigError.isMissingDataOnly(error.left)
+      const rightMissing = ConfigError.isMissingDataOnly(error.right)
+      if (leftMissing) return describeConfigError(rightMissing ? error.left : error.right)
+      if (rightMissing) return describeConfigError(error.left)
+      return Arr.dedupe([...describeConfigError(error.left), ...describeConfigError(error.right)])
+    }
     case "And":
-    case "Or":
       return Arr.dedupe([...describeConfigError(error.left), ...describeConfigError(error.right)])
     case "MissingData":
       return [`${error.path.join(".")}: is required`]
@@ -181,55 +205,86 @@ export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArr
   }
 }
 
-const generatedApiKey = () => `dev_${randomBytes(24).toString("base64url")}`
+const invalid = (problem: string) => new ConfigInvalid({ problems: [problem] })
+
+/**
+ * Development secrets from DEV_SECRETS_FILE, for those of `wanted` that are not configured,
+ * announced in one line; a generated API key is printed only when it is first generated.
+ */
+const fromDevSecretsFile = (file: string, wanted: ReadonlyArray<DevSecretName>) =>
+  Effect.gen(function*() {
+    const secrets = yield* Either.mapLeft(useDevSecrets(file, wanted), (rule) => invalid(`DEV_SECRETS_FILE: ${rule}`))
+    const where = `${wanted.join(" and ")} ${wanted.length > 1 ? "are" : "is"} not set: using the development secrets in ${secrets.path}`
+    const apiKey = secrets.values.API_KEYS
+    let note = secrets.generated.length > 0 ? " (generated now)" : ""
+    if (apiKey !== undefined && secrets.generated.includes("API_KEYS")) note += `; API key, token scope included: ${Redacted.value(apiKey)}`
+    else if (apiKey !== undefined) note += "; the API key is in that file"
+    yield* Effect.logWarning(`${where}${note}`)
+    return secrets
+  })
 
 /**
  * Reads and checks the whole configuration at once, so a bad start lists every problem.
- * Outside development, missing secrets are problems; in development they are generated
- * for this process only and announced once.
+ * Outside development, missing secrets are problems; in development they come from
+ * DEV_SECRETS_FILE, generated there on first use. A command that serves no API
+ * (`servesApi: false`) neither generates nor prints an API key.
  */
-export const load = Effect.gen(function*() {
-  const c = yield* Effect.mapError(raw, (e) => new ConfigInvalid({ problems: describeConfigError(e) }))
-  const dev = isDevelopment(c.deployEnv)
-  const frontendUrl = Option.getOrElse(c.frontendUrl, () => new URL("http://localhost:3000"))
+export const loadSettings = (options: { readonly servesApi: boolean }) =>
+  Effect.gen(function*() {
+    const c = yield* Effect.mapError(raw, (e) => new ConfigInvalid({ problems: describeConfigError(e) }))
+    const dev = isDevelopment(c.deployEnv)
+    const frontendUrl = Option.getOrElse(c.frontendUrl, () => new URL("http://localhost:3000"))
 
-  let encryptionKeys = Option.getOrUndefined(Option.flatMap(c.encryptionKeys, (keys) => Arr.isNonEmptyReadonlyArray(keys) ? Option.some(keys) : Option.none()))
-  if (encryptionKeys === undefined) {
-    encryptionKeys = [{ id: "ephemeral", key: Redacted.make(new Uint8Array(randomBytes(32))) }]
-    yield* Effect.logWarning(
-      "TOKEN_ENCRYPTION_KEYS is not set: tokens are encrypted with a key generated for this process only, so connections stored now will need re-authorisation after a restart (development only)"
-    )
-  }
-  let { apiKeys, tokenApiKeys } = c.apiKeys
-  if (apiKeys.length === 0 && tokenApiKeys.length === 0) {
-    const key = generatedApiKey()
-    apiKeys = [Redacted.make(key)]
-    tokenApiKeys = apiKeys
-    yield* Effect.logWarning(
-      `API_KEYS is not set: generated an API key for this process (development only, token scope included): ${key}`
-    )
-  }
+    // Outside development `raw` has refused missing secrets, so only development wants any here.
+    const configuredKeys = Option.getOrUndefined(Option.filter(c.encryptionKeys, Arr.isNonEmptyReadonlyArray))
+    let { apiKeys, tokenApiKeys } = c.apiKeys
+    const wanted: Array<DevSecretName> = []
+    if (configuredKeys === undefined) wanted.push("TOKEN_ENCRYPTION_KEYS")
+    if (options.servesApi && apiKeys.length === 0 && tokenApiKeys.length === 0) wanted.push("API_KEYS")
+    const file = wanted.length > 0 ? yield* fromDevSecretsFile(c.devSecretsFile, wanted) : undefined
 
-  const settings: Settings = {
-    deployEnv: c.deployEnv,
-    frontendUrl,
-    allowedOrigins: c.allowedOrigins,
-    host: Option.getOrElse(c.host, () => (dev ? "127.0.0.1" : "0.0.0.0")),
-    port: c.port,
-    database: { url: c.databaseUrl, embeddedDir: c.embeddedDir, pool: c.pool },
-    encryptionKeys,
-    apiKeys,
-    tokenApiKeys,
-    logLevel: c.logLevel,
-    logFormat: Option.getOrElse(c.logFormat, () => (dev ? "pretty" : "json")),
-    oauth: c.oauth,
-    tokens: c.tokens,
-    statusCache: c.statusCache,
-    monitor: c.monitor
-  }
-  return settings
-})
+    let encryptionKeys = configuredKeys
+    const storedKeys = file?.values.TOKEN_ENCRYPTION_KEYS
+    if (storedKeys !== undefined) {
+      const parsed = parseEncryptionKeys(Redacted.value(storedKeys))
+      if (Either.isLeft(parsed) || !Arr.isNonEmptyReadonlyArray(parsed.right)) {
+        return yield* invalid(`DEV_SECRETS_FILE: its TOKEN_ENCRYPTION_KEYS is invalid: fix it or delete the file (${file?.path})`)
+      }
+      encryptionKeys = parsed.right
+    }
+    if (encryptionKeys === undefined) return yield* invalid("TOKEN_ENCRYPTION_KEYS: is required outside development")
+    const storedApiKey = file?.values.API_KEYS
+    if (storedApiKey !== undefined) {
+      apiKeys = [storedApiKey]
+      tokenApiKeys = apiKeys
+    }
+
+    const settings: Settings = {
+      deployEnv: c.deployEnv,
+      frontendUrl,
+      allowedOrigins: c.allowedOrigins,
+      host: Option.getOrElse(c.host, () => (dev ? "127.0.0.1" : "0.0.0.0")),
+      port: c.port,
+      database: { url: c.databaseUrl, embeddedDir: c.embeddedDir, pool: c.pool },
+      encryptionKeys,
+      apiKeys,
+      tokenApiKeys,
+      logLevel: c.logLevel,
+      logFormat: Option.getOrElse(c.logFormat, () => (dev ? "pretty" : "json")),
+      oauth: c.oauth,
+      tokens: c.tokens,
+      statusCache: c.statusCache,
+      monitor: c.monitor
+    }
+    return settings
+  })
+
+/** The configuration of `serve`. */
+export const load = loadSettings({ servesApi: true })
 
 export class AppConfig extends Context.Tag("Integrations/AppConfig")<AppConfig, Settings>() {}
 
 export const AppConfigLive = Layer.effect(AppConfig, load)
+
+/** The configuration of the commands that serve no API (`monitor`, `migrate`). */
+export const WorkerConfigLive = Layer.effect(AppConfig, loadSettings({ servesApi: false }))

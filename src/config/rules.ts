@@ -43,14 +43,20 @@ export type Parser<A> = (raw: string) => Either.Either<A, string>
 /** The variable `name` read with `parse`; failures are reported as "NAME: rule". */
 export const checked = <A>(name: string, parse: Parser<A>): Config.Config<A> => variable(name, (c) => refine(c, parse))
 
-export const durationAtLeast = (min?: Duration.DurationInput): Parser<Duration.Duration> => (raw) => {
+/** A duration within [min, max]: huge values overflow timers and dates and only fail later, far from their cause. */
+export const durationWithin = (min?: Duration.DurationInput, max?: Duration.DurationInput): Parser<Duration.Duration> => (raw) => {
   const parsed = parseDuration(raw)
   if (Option.isNone(parsed)) return Either.left("must be a duration such as 30s, 5m, 1h or a number of seconds")
   if (min !== undefined && Duration.lessThan(parsed.value, Duration.decode(min))) {
     return Either.left(`must be at least ${Duration.format(Duration.decode(min))}`)
   }
+  if (max !== undefined && Duration.greaterThan(parsed.value, Duration.decode(max))) {
+    return Either.left(`must be at most ${Duration.format(Duration.decode(max))}`)
+  }
   return Either.right(parsed.value)
 }
+
+export const durationAtLeast = (min?: Duration.DurationInput): Parser<Duration.Duration> => durationWithin(min)
 
 export const integerIn = (min: number, max: number): Parser<number> => (raw) => {
   const text = raw.trim()
@@ -70,8 +76,11 @@ export const parseBoolean: Parser<boolean> = (raw) => {
   return Either.left("must be true or false")
 }
 
-export const duration = (name: string, fallback: Duration.DurationInput, options?: { readonly min?: Duration.DurationInput }) =>
-  checked(name, durationAtLeast(options?.min)).pipe(Config.withDefault(Duration.decode(fallback)))
+export const duration = (
+  name: string,
+  fallback: Duration.DurationInput,
+  options?: { readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput }
+) => checked(name, durationWithin(options?.min, options?.max)).pipe(Config.withDefault(Duration.decode(fallback)))
 
 export const integer = (name: string, fallback: number, range: { readonly min: number; readonly max: number }) =>
   checked(name, integerIn(range.min, range.max)).pipe(Config.withDefault(fallback))

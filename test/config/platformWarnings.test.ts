@@ -1,0 +1,55 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
+import { warnMisconfiguredPlatforms } from "../../src/config/platformWarnings.js"
+import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import { testConfig } from "../support/config.js"
+
+const registryWith = (env: Record<string, string>) =>
+  ProviderRegistry.DefaultWithoutDependencies.pipe(
+    Layer.provide([PlatformCatalog.Default, NodeHttpClient.layerUndici, testConfig()]),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  )
+
+const warningsWith = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    yield* warnMisconfiguredPlatforms.pipe(
+      Effect.provide(registryWith(env)),
+      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => lines.push(String(message)))))
+    )
+    return lines
+  })
+
+describe("platform warnings at start", () => {
+  it.effect("log one line per problem of a misconfigured platform, naming the variable", () =>
+    Effect.gen(function*() {
+      const lines = yield* warningsWith({
+        GSC_CLIENT_ID: "gsc-id",
+        GSC_CLIENT_SECRET: "gsc-secret",
+        GSC_REDIRECT_URI: "https://app.example.com/oauth/gsc/callback",
+        GSC_AUTHORIZE_URL: "not a url",
+        GSC_TOKEN_URL: "also not a url"
+      })
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(/^platform gsc is misconfigured and unavailable until fixed: GSC_AUTHORIZE_URL: /)
+      expect(lines[1]).toMatch(/^platform gsc is misconfigured and unavailable until fixed: GSC_TOKEN_URL: /)
+    }))
+
+  it.effect("name a redirect URI that is not a URL at start, not at first use", () =>
+    Effect.gen(function*() {
+      const lines = yield* warningsWith({ GSC_CLIENT_ID: "gsc-id", GSC_CLIENT_SECRET: "gsc-secret", GSC_REDIRECT_URI: "notaurl" })
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^platform gsc is misconfigured and unavailable until fixed: GSC_REDIRECT_URI: /)
+    }))
+
+  it.effect("say nothing about platforms that are configured or simply not configured", () =>
+    Effect.gen(function*() {
+      const lines = yield* warningsWith({
+        BING_CLIENT_ID: "bing-id",
+        BING_CLIENT_SECRET: "bing-secret",
+        BING_REDIRECT_URI: "https://app.example.com/oauth/bing/callback"
+      })
+      expect(lines).toEqual([])
+    }))
+})

@@ -11,7 +11,7 @@ import type {
   PlatformSettings,
   TokenGrant
 } from "../platforms/definition.js"
-import { call, oauthError, readJson } from "./http.js"
+import { call, errorFromCode, oauthError, readJson, readOAuthError } from "./http.js"
 
 const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString)
 const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
@@ -65,6 +65,9 @@ const names = {
 
 type Param = keyof typeof names.snake
 
+/** application/x-www-form-urlencoded, as URLSearchParams writes it (RFC 6749 Appendix B). */
+const formEncode = (value: string) => new URLSearchParams([["v", value]]).toString().slice(2)
+
 /** The generic OAuth 2.0 client of one platform: RFC 6749, RFC 7636 (PKCE), RFC 7009 (revocation). */
 export interface OAuthClient {
   readonly definition: PlatformDefinition
@@ -93,8 +96,8 @@ export const makeOAuthClient = (definition: PlatformDefinition, settings: Platfo
   const withClientAuth = (request: HttpClientRequest.HttpClientRequest, params: Record<string, string>) => {
     const secret = Option.map(settings.clientSecret, Redacted.value)
     if (definition.clientAuth === "basic" && Option.isSome(secret)) {
-      // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-      return [HttpClientRequest.basicAuth(request, encodeURIComponent(settings.clientId), encodeURIComponent(secret.value)), params] as const
+      // RFC 6749 §2.3.1: both parts are form-urlencoded (space as "+") before Basic encoding.
+      return [HttpClientRequest.basicAuth(request, formEncode(settings.clientId), formEncode(secret.value)), params] as const
     }
     const auth: Record<string, string> = { [param("clientId")]: settings.clientId }
     if (Option.isSome(secret)) auth[param("clientSecret")] = secret.value
@@ -114,6 +117,20 @@ export const makeOAuthClient = (definition: PlatformDefinition, settings: Platfo
       : response.status === 400 || response.status === 401
       ? oauthError(platform, response)
       : Effect.fail(new ProviderResponseInvalid({ platform, detail: `the token endpoint answered HTTP ${response.status}` }))
+
+  /**
+   * RFC 7009 §2.2: 200 whether or not the token was valid. Google answers 400 invalid_token
+   * for a token already dead, which is revoked too; any other answer is a failure the caller sees.
+   */
+  const readRevocation = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void, ProviderError> =>
+    response.status === 200
+      ? Effect.void
+      : response.status === 400
+      ? Effect.flatMap(readOAuthError(platform, response), (body) =>
+        body.error === "invalid_token" ? Effect.void : Effect.fail(errorFromCode(platform, response.status, body)))
+      : response.status === 401
+      ? oauthError(platform, response)
+      : Effect.fail(new ProviderResponseInvalid({ platform, detail: `the revocation endpoint answered HTTP ${response.status}` }))
 
   const tokenRequest = (params: Readonly<Record<string, string>>, endpoint = "token") =>
     call(platform, post(endpoint, { ...params }), settings.timeout, readGrant)
@@ -189,11 +206,7 @@ export const makeOAuthClient = (definition: PlatformDefinition, settings: Platfo
     revoke: (token) => {
       if (!definition.revocation) return Effect.void
       const [request, body] = withClientAuth(HttpClientRequest.post(url("revoke")), { token: Redacted.value(token) })
-      return call(platform, HttpClientRequest.bodyUrlParams(request, body), settings.timeout, (response) =>
-        // RFC 7009 §2.2: 200 whether or not the token was valid; Google answers 400 invalid_token for a dead one.
-        response.status === 200 || response.status === 400
-          ? Effect.void
-          : Effect.fail(new ProviderResponseInvalid({ platform, detail: `the revocation endpoint answered HTTP ${response.status}` })))
+      return call(platform, HttpClientRequest.bodyUrlParams(request, body), settings.timeout, readRevocation)
     },
 
     account: (grant) =>

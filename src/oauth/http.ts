@@ -1,8 +1,9 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Clock, type Duration, Effect, Option, Schema } from "effect"
+import { Clock, Context, type Duration, Effect, Option, Schema } from "effect"
 import {
+  type CircuitOpen,
   InvalidClient,
   InvalidGrant,
   ProviderResponseInvalid,
@@ -20,19 +21,31 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
 }
 
 /**
- * Sends a request and reads its answer with `read`, all within `timeout`. Transport
- * failures, timeouts, 5xx and 429 become the transient errors; `read` gets every other response.
+ * Wraps every HTTP request of an operation, answer read included. The resilient provider
+ * puts its circuit breaker here, so that each request is one breaker observation and work
+ * done without the network (building a URL) is not.
+ */
+export class RequestGuard extends Context.Tag("Integrations/RequestGuard")<RequestGuard, {
+  readonly observe: <A, E, R>(request: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpen | ProviderUnavailable, R>
+}>() {}
+
+/**
+ * Sends a request and reads its answer with `read`, all within `timeout`, through the
+ * RequestGuard when one is provided. Transport failures, timeouts, 5xx and 429 become the
+ * transient errors; `read` gets every other response.
  */
 export const call = <A, E, R>(
   platform: string,
   request: HttpClientRequest.HttpClientRequest,
   timeout: Duration.DurationInput,
   read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
-) =>
-  send(platform, request).pipe(
+) => {
+  const attempt = send(platform, request).pipe(
     Effect.flatMap(read),
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
   )
+  return Effect.flatMap(Effect.serviceOption(RequestGuard), Option.match({ onNone: () => attempt, onSome: (guard) => guard.observe(attempt) }))
+}
 
 const send = (platform: string, request: HttpClientRequest.HttpClientRequest) =>
   Effect.gen(function*() {
@@ -68,24 +81,36 @@ const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/
 export const sanitizeDescription = (text: string): string =>
   text.replace(/[A-Za-z0-9._~+/=-]{24,}/g, "[redacted]").replace(/[\u0000-\u001f]/g, " ").slice(0, 200)
 
-/** A 4xx from a token or revocation endpoint, read as the RFC 6749 §5.2 error it should carry. */
-export const oauthError = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
+/** The RFC 6749 §5.2 error code and description of a 4xx answer. */
+export const readOAuthError = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
   Effect.gen(function*() {
     const body = yield* readJson(platform, response)
     const decoded = Schema.decodeUnknownOption(OAuthErrorBody)(body)
     if (Option.isNone(decoded) || !ERROR_CODE.test(decoded.value.error)) {
-      return new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} without an OAuth error code` })
+      return yield* new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} without an OAuth error code` })
     }
-    const { error, error_description } = decoded.value
-    switch (error) {
-      case "invalid_grant":
-        return new InvalidGrant(
-          error_description === undefined ? { platform } : { platform, description: sanitizeDescription(error_description) }
-        )
-      case "invalid_client":
-      case "unauthorized_client":
-        return new InvalidClient({ platform, error })
-      default:
-        return new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} error ${error}` })
-    }
-  }).pipe(Effect.merge, Effect.flatMap(Effect.fail))
+    return decoded.value
+  })
+
+/** The typed error an RFC 6749 §5.2 error code stands for. */
+export const errorFromCode = (
+  platform: string,
+  status: number,
+  body: { readonly error: string; readonly error_description?: string | undefined }
+): InvalidGrant | InvalidClient | ProviderResponseInvalid => {
+  switch (body.error) {
+    case "invalid_grant":
+      return new InvalidGrant(
+        body.error_description === undefined ? { platform } : { platform, description: sanitizeDescription(body.error_description) }
+      )
+    case "invalid_client":
+    case "unauthorized_client":
+      return new InvalidClient({ platform, error: body.error })
+    default:
+      return new ProviderResponseInvalid({ platform, detail: `HTTP ${status} error ${body.error}` })
+  }
+}
+
+/** A 4xx from a token or revocation endpoint, read as the RFC 6749 §5.2 error it should carry. */
+export const oauthError = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
+  Effect.flatMap(readOAuthError(platform, response), (body) => Effect.fail(errorFromCode(platform, response.status, body)))

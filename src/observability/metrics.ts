@@ -6,16 +6,19 @@ export const providerCalls = Metric.counter("provider_calls_total", {
   incremental: true
 })
 
-/** Time spent in token-endpoint operations (exchange, refresh), in seconds, retries included. */
+/**
+ * Latency of each request sent to a token endpoint (code exchange, refresh), in seconds,
+ * whatever it answered: one observation per attempt, backoff sleeps and fast failures left out.
+ */
 export const tokenEndpointLatency = Metric.histogram(
   "provider_token_endpoint_seconds",
   MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 14 }),
-  "Latency of token endpoint operations by platform and operation"
+  "Latency of each token endpoint request by platform and operation"
 )
 
 /** Refresh outcomes by platform, outcome (success, failure) and reason. */
 export const refreshes = Metric.counter("token_refreshes_total", {
-  description: "Token refreshes by platform, outcome and reason",
+  description: "Token refreshes by platform, outcome (success, failure, skipped) and reason",
   incremental: true
 })
 

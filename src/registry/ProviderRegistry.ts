@@ -4,13 +4,13 @@ import { Context, Effect, Either, Layer } from "effect"
 import { AppConfig, describeConfigError } from "../config/AppConfig.js"
 import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
 import { makeOAuthClient } from "../oauth/OAuthClient.js"
-import type { PlatformDefinition } from "../platforms/definition.js"
-import { type Availability, readSettings } from "../platforms/settings.js"
-import type { BreakerHealth } from "../resilience/CircuitBreaker.js"
+import type { PlatformDefinition, PlatformSettings } from "../platforms/definition.js"
+import { readSettings } from "../platforms/settings.js"
+import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type { IntegrationProvider } from "./IntegrationProvider.js"
 import { platforms } from "./platforms.js"
-import { readResilience } from "./resilienceSettings.js"
-import { makeResilientProvider } from "./resilient.js"
+import { checkLease, readResilience } from "./resilienceSettings.js"
+import { makeResilientProvider, type ResilienceSettings } from "./resilient.js"
 
 /** The platforms the registry offers. */
 export class PlatformCatalog extends Context.Tag("Integrations/PlatformCatalog")<
@@ -28,14 +28,26 @@ export interface PlatformListing {
   /** "not_configured" (no client id) or "misconfigured", with the variables and rules. */
   readonly problems: ReadonlyArray<string>
   readonly state: "configured" | "not_configured" | "misconfigured"
-  /** The circuit breaker, once the provider has been built. */
-  readonly health: BreakerHealth | null
+  /** The circuit breaker's health (closed and idle until the provider is built); null unless configured. */
+  readonly health: CircuitBreaker.BreakerHealth | null
+}
+
+/** A platform's settings and resilience, read and checked together, once: what `list` reports and `get` builds from. */
+type Readiness =
+  | { readonly _tag: "Configured"; readonly settings: PlatformSettings; readonly resilience: ResilienceSettings }
+  | { readonly _tag: "NotConfigured" | "Misconfigured"; readonly problems: ReadonlyArray<string> }
+
+interface Built {
+  readonly provider: IntegrationProvider
+  readonly breaker: CircuitBreaker.CircuitBreaker
 }
 
 /**
- * Providers assembled from the catalog: each built on first use (settings read and
- * checked, OAuth client and circuit breaker made) and cached. An unconfigured or
- * misconfigured platform fails alone with PlatformNotConfigured; the others work.
+ * Providers assembled from the catalog. Each platform's settings (credentials, endpoints,
+ * retry and breaker settings) are read and checked once, on first use or first listing, so
+ * that start-up can list every problem; its provider is built on first use (OAuth client
+ * and circuit breaker made) and cached. An unconfigured or misconfigured platform fails
+ * alone with PlatformNotConfigured; the others work.
  */
 export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integrations/ProviderRegistry", {
   dependencies: [PlatformCatalog.Default, NodeHttpClient.layerUndici],
@@ -43,43 +55,60 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
     const catalog = yield* PlatformCatalog
     const app = yield* AppConfig
     const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
-    // Captured now so a provider built later, from any fiber, reads the same configuration.
+    // Captured now so that settings read later, from any fiber, come from the same configuration.
     const configProvider = yield* Effect.configProviderWith(Effect.succeed)
 
-    const build = (definition: PlatformDefinition, availabilityOf: Effect.Effect<Availability>) =>
+    const readiness = (definition: PlatformDefinition): Effect.Effect<Readiness> =>
       Effect.gen(function*() {
-        const availability = yield* availabilityOf
-        if (availability._tag !== "Configured") {
-          return yield* new PlatformNotConfigured({ platform: definition.key, problems: availability.problems })
-        }
+        const availability = yield* readSettings(definition, app)
+        if (availability._tag === "NotConfigured") return availability
         const resilience = yield* Effect.either(readResilience(definition.key))
-        if (Either.isLeft(resilience)) {
-          return yield* new PlatformNotConfigured({ platform: definition.key, problems: describeConfigError(resilience.left) })
+        const problems = [
+          ...(availability._tag === "Misconfigured" ? availability.problems : []),
+          ...(Either.isLeft(resilience) ? describeConfigError(resilience.left) : [])
+        ]
+        if (availability._tag === "Configured" && Either.isRight(resilience)) {
+          const lease = checkLease(definition.key, resilience.right, availability.settings.timeout, app.tokens.leaseDuration)
+          if (lease === undefined) return { _tag: "Configured", settings: availability.settings, resilience: resilience.right } as const
+          problems.push(lease)
         }
-        return yield* makeResilientProvider(makeOAuthClient(definition, availability.settings), resilience.right)
-      }).pipe(Effect.provideService(HttpClient.HttpClient, http), Effect.withConfigProvider(configProvider))
+        return { _tag: "Misconfigured", problems } as const
+      }).pipe(Effect.withConfigProvider(configProvider))
+
+    const build = (definition: PlatformDefinition, readinessOf: Effect.Effect<Readiness>) =>
+      Effect.gen(function*() {
+        const ready = yield* readinessOf
+        if (ready._tag !== "Configured") return yield* new PlatformNotConfigured({ platform: definition.key, problems: ready.problems })
+        const breaker = yield* CircuitBreaker.make(definition.key, ready.resilience.breaker)
+        const provider = yield* makeResilientProvider(makeOAuthClient(definition, ready.settings), ready.resilience, breaker)
+        return { provider, breaker } satisfies Built
+      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
 
     interface Entry {
       readonly definition: PlatformDefinition
-      readonly availability: Effect.Effect<Availability>
+      readonly readiness: Effect.Effect<Readiness>
       readonly provider: Effect.Effect<IntegrationProvider, PlatformNotConfigured>
       /** Set once the provider has been built (its breaker then has a health to report). */
-      built: IntegrationProvider | null
+      built: Built | null
     }
     const entries = new Map<string, Entry>()
     for (const definition of catalog) {
-      // Settings do not change while the process runs: read and checked once, on first use.
-      const availability = yield* Effect.cached(readSettings(definition, app).pipe(Effect.withConfigProvider(configProvider)))
-      const provider = yield* Effect.cached(build(definition, availability))
+      // Settings do not change while the process runs: read and checked once.
+      const ready = yield* Effect.cached(readiness(definition))
+      const built = yield* Effect.cached(build(definition, ready))
       const entry: Entry = {
         definition,
-        availability,
-        provider: Effect.tap(provider, (built) => Effect.sync(() => { entry.built = built })),
+        readiness: ready,
+        provider: Effect.map(built, (b) => {
+          entry.built = b
+          return b.provider
+        }),
         built: null
       }
       entries.set(definition.key, entry)
     }
     const keys = catalog.map((d) => d.key)
+    const entryList = Array.from(entries.values())
 
     const get = (key: string): Effect.Effect<IntegrationProvider, UnknownPlatform | PlatformNotConfigured> => {
       const entry = entries.get(key)
@@ -91,35 +120,34 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
       return entry === undefined ? Effect.fail(new UnknownPlatform({ platform: key, known: keys })) : Effect.succeed(entry.definition)
     }
 
-    const list: Effect.Effect<ReadonlyArray<PlatformListing>> = Effect.forEach(Array.from(entries.values()), (entry) =>
+    /** Every platform with its state and problems (bad retry and breaker settings included) and its breaker's health. */
+    const list: Effect.Effect<ReadonlyArray<PlatformListing>> = Effect.forEach(entryList, (entry) =>
       Effect.gen(function*() {
-        const availability = yield* entry.availability
-        const health = entry.built === null ? null : yield* entry.built.health
+        const ready = yield* entry.readiness
+        const configured = ready._tag === "Configured"
         return {
           key: entry.definition.key,
           displayName: entry.definition.displayName,
-          configured: availability._tag === "Configured",
-          problems: availability._tag === "Configured" ? [] : availability.problems,
-          state: availability._tag === "Configured" ? "configured" : availability._tag === "NotConfigured" ? "not_configured" : "misconfigured",
-          health
+          configured,
+          problems: configured ? [] : ready.problems,
+          state: configured ? "configured" : ready._tag === "NotConfigured" ? "not_configured" : "misconfigured",
+          health: entry.built !== null ? yield* entry.built.breaker.health : configured ? CircuitBreaker.idleHealth : null
         } satisfies PlatformListing
       }))
 
-    const entryList = Array.from(entries.values())
-
     /** Key, display name and whether configured: no I/O after the first call. */
     const platformsSummary = Effect.forEach(entryList, (entry) =>
-      Effect.map(entry.availability, (availability) => ({
+      Effect.map(entry.readiness, (ready) => ({
         key: entry.definition.key,
         displayName: entry.definition.displayName,
-        configured: availability._tag === "Configured"
+        configured: ready._tag === "Configured"
       })))
 
-    /** Platforms whose circuit breaker is open now, with the reason to show. */
+    /** Platforms whose calls fail fast now (breaker open, or half open with every trial slot taken), with the reason to show. */
     const degraded: Effect.Effect<ReadonlyMap<string, string>> = Effect.gen(function*() {
       const found = new Map<string, string>()
       for (const entry of entryList) {
-        if (entry.built !== null && (yield* entry.built.breakerState) === "open") found.set(entry.definition.key, "circuit_open")
+        if (entry.built !== null && (yield* entry.built.breaker.failsFast)) found.set(entry.definition.key, "circuit_open")
       }
       return found
     })

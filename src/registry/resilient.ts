@@ -1,12 +1,14 @@
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Duration, Effect, Metric } from "effect"
-import type { ProviderError } from "../domain/errors.js"
+import { Cause, Clock, type Context, Duration, Effect, Exit, Metric } from "effect"
+import { type ProviderError, ProviderUnavailable } from "../domain/errors.js"
+import { RequestGuard } from "../oauth/http.js"
 import type { OAuthClient } from "../oauth/OAuthClient.js"
 import { withTags } from "../observability/labels.js"
 import { providerCalls, tokenEndpointLatency } from "../observability/metrics.js"
-import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
-import { once, type RetrySettings, withRetry } from "../resilience/retry.js"
+import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import { type RetrySettings, withRetry } from "../resilience/retry.js"
 import type { IntegrationProvider } from "./IntegrationProvider.js"
+import { operationBudget } from "./resilienceSettings.js"
 
 export interface ResilienceSettings {
   readonly retry: RetrySettings
@@ -14,49 +16,76 @@ export interface ResilienceSettings {
 }
 
 /**
- * Wraps a platform's OAuth client: one circuit breaker per platform, retries of transient
- * failures (never of a code exchange), a log line and metrics per operation. Callers see
- * typed errors only.
+ * Wraps a platform's OAuth client: each HTTP request goes through the platform's circuit
+ * breaker (work done without the network does not), transient failures are retried within
+ * the budget (never a code exchange), and each operation gets a log line and metrics.
+ * Callers see typed errors only.
  */
-export const makeResilientProvider = (client: OAuthClient, resilience: ResilienceSettings) =>
+export const makeResilientProvider = (client: OAuthClient, resilience: ResilienceSettings, breaker: CircuitBreaker.CircuitBreaker) =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
     const platform = client.definition.key
-    const breaker = yield* CircuitBreaker.make(platform, resilience.breaker)
+    const budget = operationBudget(resilience, client.settings.timeout)
 
     const calls = (operation: string, outcome: string) => Metric.increment(withTags(providerCalls, { platform, operation, outcome }))
-    const latency = (operation: string) =>
-      Metric.trackDurationWith(withTags(tokenEndpointLatency, { platform, operation }), (d) => Duration.toMillis(d) / 1000)
 
-    const observe = (operation: string, timed: boolean) => <A>(effect: Effect.Effect<A, ProviderError>): Effect.Effect<A, ProviderError> =>
+    /** Times a request that was sent, whatever it answered; an interrupted one never finished. */
+    const timed = (operation: string) => <A, E, R>(request: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(Clock.currentTimeNanos, (start) =>
+        Effect.onExit(request, (exit) =>
+          Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+            ? Effect.void
+            : Effect.flatMap(Clock.currentTimeNanos, (end) =>
+              Metric.update(withTags(tokenEndpointLatency, { platform, operation }), Number(end - start) / 1e9))))
+
+    const guard = (operation: string, tokenEndpoint: boolean, deadline: number): Context.Tag.Service<RequestGuard> => ({
+      observe: (request) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          breaker.protect(tokenEndpoint ? timed(operation)(request) : request).pipe(
+            // However many requests an attempt makes, none runs past the operation's budget.
+            Effect.timeoutFail({ duration: Math.max(0, deadline - now), onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
+          ))
+    })
+
+    const observe = (operation: string) => <A>(effect: Effect.Effect<A, ProviderError>): Effect.Effect<A, ProviderError> =>
       effect.pipe(
-        timed ? latency(operation) : (e) => e,
         Effect.tapBoth({
           onFailure: (error) =>
             calls(operation, error._tag).pipe(
-              Effect.zipRight(Effect.logWarning(`${operation} failed`).pipe(Effect.annotateLogs("error", error._tag)))
+              // While a platform is down every call fails fast: warning about each would flood the log.
+              Effect.zipRight((error._tag === "CircuitOpen" ? Effect.logDebug : Effect.logWarning)(`${operation} failed`)),
+              Effect.annotateLogs("error", error._tag)
             ),
           onSuccess: () => calls(operation, "ok").pipe(Effect.zipRight(Effect.logDebug(`${operation} succeeded`)))
         }),
         Effect.annotateLogs({ platform, operation })
       )
 
-    const provided = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>) =>
-      Effect.provideService(effect, HttpClient.HttpClient, http)
-    const retried = (operation: string, timed = false) => <A>(effect: Effect.Effect<A, ProviderError, HttpClient.HttpClient>) =>
-      observe(operation, timed)(withRetry(provided(effect), resilience.retry, breaker))
+    const run = (operation: string, options: { readonly retry: boolean; readonly tokenEndpoint: boolean }) =>
+    <A>(effect: Effect.Effect<A, ProviderError, HttpClient.HttpClient>): Effect.Effect<A, ProviderError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (start) => {
+        const attempt = effect.pipe(
+          Effect.provideService(HttpClient.HttpClient, http),
+          Effect.provideService(RequestGuard, guard(operation, options.tokenEndpoint, start + Duration.toMillis(budget)))
+        )
+        return options.retry ? withRetry(attempt, resilience.retry, breaker) : attempt
+      }).pipe(observe(operation))
+
+    const retried = { retry: true, tokenEndpoint: false }
 
     const provider: IntegrationProvider = {
       key: platform,
       displayName: client.definition.displayName,
       definition: client.definition,
       settings: client.settings,
-      authorizationUrl: (request) => retried("authorize")(client.authorizationUrl(request)),
-      exchangeCode: (input) => observe("exchange_code", true)(once(provided(client.exchangeCode(input)), breaker)),
-      refresh: (refreshToken) => retried("refresh", true)(client.refresh(refreshToken)),
-      revoke: (token) => retried("revoke")(client.revoke(token)),
-      account: (grant) => retried("account")(client.account(grant)),
-      validate: (accessToken) => retried("validate")(client.validate(accessToken)),
+      budget,
+      authorizationUrl: (request) => run("authorize", retried)(client.authorizationUrl(request)),
+      // Never retried: an authorisation code is single use.
+      exchangeCode: (input) => run("exchange_code", { retry: false, tokenEndpoint: true })(client.exchangeCode(input)),
+      refresh: (refreshToken) => run("refresh", { retry: true, tokenEndpoint: true })(client.refresh(refreshToken)),
+      revoke: (token) => run("revoke", retried)(client.revoke(token)),
+      account: (grant) => run("account", retried)(client.account(grant)),
+      validate: (accessToken) => run("validate", retried)(client.validate(accessToken)),
       health: breaker.health,
       breakerState: breaker.state
     }

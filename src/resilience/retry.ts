@@ -1,5 +1,5 @@
-import { Duration, Effect, Schedule } from "effect"
-import { type CircuitOpen, isTransient, RateLimited } from "../domain/errors.js"
+import { Clock, Duration, Effect, Either, Schedule, ScheduleDecision, ScheduleIntervals } from "effect"
+import { isTransient, RateLimited } from "../domain/errors.js"
 import type { CircuitBreaker } from "./CircuitBreaker.js"
 
 export interface RetrySettings {
@@ -11,15 +11,18 @@ export interface RetrySettings {
   readonly maxDelay: Duration.Duration
   /** Spread each delay over 0.8–1.2 of its nominal value. */
   readonly jitter: boolean
+  /** No retry starts later than this after the first attempt did. */
+  readonly budget: Duration.Duration
 }
 
-/** The original service's numbers: 3 retries from 1 s, doubling. */
+/** The original service's numbers: 3 retries from 1 s, doubling; none started after 60 s. */
 export const defaultRetrySettings: RetrySettings = {
   retries: 3,
   initialDelay: Duration.seconds(1),
   factor: 2,
   maxDelay: Duration.seconds(30),
-  jitter: true
+  jitter: true,
+  budget: Duration.seconds(60)
 }
 
 /** A platform asking for a longer pause than this is not waited for. */
@@ -46,17 +49,35 @@ const honouringRetryAfter = <E>(settings: RetrySettings) =>
   )
 
 /**
- * Runs `attempt` through the breaker, retrying transient failures on the schedule. Each
- * attempt is one breaker observation; once the breaker is open the retries stop at once
- * (no sleeping through them); any other error is not retried.
+ * Runs `operation`, retrying its transient failures on the schedule. The breaker observes
+ * each HTTP request inside the operation; here it only ends the retries: none is made while
+ * calls fail fast, and a sleep ends the moment the breaker opens (the next attempt then
+ * fails fast with CircuitOpen). A retry that would start past the budget is not made: the
+ * operation fails with its last error (a RateLimited keeps its Retry-After).
+ *
+ * The schedule is stepped here rather than given to Effect.retry because Effect.retry's
+ * sleeps cannot be cut short.
  */
-export const withRetry = <A, E, R>(attempt: Effect.Effect<A, E, R>, settings: RetrySettings, breaker: CircuitBreaker) =>
-  breaker.protect(attempt).pipe(
-    Effect.retry({
-      schedule: honouringRetryAfter<E | CircuitOpen>(settings),
-      while: (error) => !isTransient(error) ? false : Effect.map(breaker.health, (h) => h.state !== "open")
-    })
-  )
-
-/** One attempt through the breaker, never retried: authorisation codes are single use. */
-export const once = <A, E, R>(attempt: Effect.Effect<A, E, R>, breaker: CircuitBreaker) => breaker.protect(attempt)
+export const withRetry = <A, E, R>(
+  operation: Effect.Effect<A, E, R>,
+  settings: RetrySettings,
+  breaker: Pick<CircuitBreaker, "failsFast" | "opened">
+): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const schedule = honouringRetryAfter<E>(settings)
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.budget)
+    let state: unknown = schedule.initial
+    for (;;) {
+      const result = yield* Effect.either(operation)
+      if (Either.isRight(result)) return result.right
+      const error = result.left
+      if (!isTransient(error) || (yield* breaker.failsFast)) return yield* Effect.fail(error)
+      const now = yield* Clock.currentTimeMillis
+      const [next, , decision] = yield* schedule.step(now, error, state)
+      if (ScheduleDecision.isDone(decision)) return yield* Effect.fail(error)
+      const wake = ScheduleIntervals.start(decision.intervals)
+      if (wake > deadline) return yield* Effect.fail(error)
+      state = next
+      yield* Effect.raceFirst(Effect.sleep(Duration.millis(wake - now)), breaker.opened)
+    }
+  })

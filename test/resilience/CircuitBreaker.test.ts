@@ -1,14 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Ref, TestClock } from "effect"
-import { InvalidGrant, ProviderUnavailable, RateLimited } from "../../src/domain/errors.js"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Option, Ref, TestClock } from "effect"
+import { InvalidClient, InvalidGrant, ProviderResponseInvalid, ProviderUnavailable, RateLimited } from "../../src/domain/errors.js"
+import { withTags } from "../../src/observability/labels.js"
+import { breakerTransitions } from "../../src/observability/metrics.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 
 const down = new ProviderUnavailable({ platform: "gsc", reason: "status", status: 503 })
 
 /** A breaker and a counter of how many calls actually ran. */
-const setup = (settings: Partial<CircuitBreaker.BreakerSettings> = {}) =>
+const setup = (settings: Partial<CircuitBreaker.BreakerSettings> = {}, name = "gsc") =>
   Effect.gen(function*() {
-    const breaker = yield* CircuitBreaker.make("gsc", settings)
+    const breaker = yield* CircuitBreaker.make(name, settings)
     const runs = yield* Ref.make(0)
     const call = <A, E>(effect: Effect.Effect<A, E>) => breaker.protect(Ref.update(runs, (n) => n + 1).pipe(Effect.zipRight(effect)))
     const fail = call(Effect.fail(down))
@@ -158,5 +160,89 @@ describe("circuit breaker", () => {
       const { breaker, call } = yield* setup({ failureThreshold: 1 })
       yield* Effect.exit(call(Effect.die("bug")))
       expect(yield* state(breaker)).toBe("closed")
+    }))
+
+  it.effect("keeps the count of failures that opened it visible while open", () =>
+    Effect.gen(function*() {
+      const { breaker, fail } = yield* setup()
+      for (let i = 0; i < 5; i++) yield* Effect.flip(fail)
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* breaker.health).toMatchObject({ state: "open", consecutiveFailures: 5 })
+    }))
+
+  it.effect("a failure combined with a defect in half-open reopens it instead of freeing the slot", () =>
+    Effect.gen(function*() {
+      const { breaker, call } = yield* setup()
+      for (let i = 0; i < 5; i++) yield* Effect.flip(call(Effect.fail(down)))
+      yield* TestClock.adjust("60 seconds")
+      yield* Effect.exit(call(Effect.failCause(Cause.sequential(Cause.fail(down), Cause.die("bug")))))
+      expect(yield* breaker.health).toMatchObject({ state: "open", openedCount: 2 })
+    }))
+
+  it.effect("records the last non-transient error beside the last transient failure, but not a user's invalid_grant", () =>
+    Effect.gen(function*() {
+      const { breaker, call } = yield* setup()
+      yield* Effect.flip(call(Effect.fail(down)))
+      yield* TestClock.adjust("1 second")
+      yield* Effect.flip(call(Effect.fail(new InvalidClient({ platform: "gsc", error: "invalid_client" }))))
+      yield* TestClock.adjust("1 second")
+      yield* Effect.flip(call(Effect.fail(new InvalidGrant({ platform: "gsc" }))))
+      const health = yield* breaker.health
+      expect(health).toMatchObject({
+        state: "closed",
+        consecutiveFailures: 0,
+        lastFailureAt: new Date(0),
+        lastFailureKind: "ProviderUnavailable:status",
+        lastErrorAt: new Date(1000),
+        lastErrorKind: "InvalidClient:invalid_client"
+      })
+      yield* Effect.flip(call(Effect.fail(new ProviderResponseInvalid({ platform: "gsc", detail: "html" }))))
+      expect((yield* breaker.health).lastErrorKind).toBe("ProviderResponseInvalid")
+    }))
+
+  it.effect("fails fast while open and while half open with every trial slot taken, not otherwise", () =>
+    Effect.gen(function*() {
+      const { breaker, call, fail } = yield* setup()
+      expect(yield* breaker.failsFast).toBe(false)
+      for (let i = 0; i < 5; i++) yield* Effect.flip(fail)
+      expect(yield* breaker.failsFast).toBe(true)
+      yield* TestClock.adjust("60 seconds")
+      // The recovery timeout is over: the next call would be let through.
+      expect(yield* breaker.failsFast).toBe(false)
+      const trial = yield* Effect.fork(call(Effect.never))
+      yield* Effect.yieldNow()
+      expect(yield* state(breaker)).toBe("half_open")
+      expect(yield* breaker.failsFast).toBe(true)
+      yield* Fiber.interrupt(trial)
+      expect(yield* breaker.failsFast).toBe(false)
+    }))
+
+  it.effect("signals an opening to whoever waits for it, and at once once open", () =>
+    Effect.gen(function*() {
+      const { breaker, fail } = yield* setup({ failureThreshold: 2 })
+      const waiter = yield* Effect.fork(breaker.opened)
+      yield* Effect.flip(fail)
+      yield* Effect.yieldNow()
+      expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+      yield* Effect.flip(fail)
+      yield* Fiber.join(waiter)
+      yield* breaker.opened
+    }))
+
+  it.effect("counts each transition in circuit_breaker_transitions_total, tagged with the platform", () =>
+    Effect.gen(function*() {
+      const name = "transitions-test"
+      const count = (from: string, to: string) =>
+        Effect.map(Metric.value(withTags(breakerTransitions, { platform: name, from, to })), (s) => s.count)
+      const { fail, succeed } = yield* setup({ failureThreshold: 1, successThreshold: 1 }, name)
+      yield* Effect.flip(fail)
+      yield* TestClock.adjust("60 seconds")
+      yield* Effect.flip(fail)
+      yield* TestClock.adjust("60 seconds")
+      yield* succeed
+      expect(yield* count("closed", "open")).toBe(1)
+      expect(yield* count("open", "half_open")).toBe(2)
+      expect(yield* count("half_open", "open")).toBe(1)
+      expect(yield* count("half_open", "closed")).toBe(1)
     }))
 })

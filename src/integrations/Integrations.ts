@@ -67,6 +67,11 @@ export interface FreshToken {
   readonly expiresAt: Date | null
   readonly scope: string | null
   readonly accountId: string
+  /**
+   * Set when a refresh was due but failed without ending the connection: the stored token,
+   * still unexpired, is returned instead. The error's tag (ProviderUnavailable, RateLimited, ...).
+   */
+  readonly refreshError: Option.Option<string>
 }
 
 /** Why a callback did not produce a connection. */
@@ -120,7 +125,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         const t = yield* now
         const state = yield* generateState
         const stateHash = hashState(Redacted.value(state))
-        const verifier = provider.definition.pkce ? Option.some(yield* generateVerifier) : Option.none()
+        const verifier = provider.settings.pkce ? Option.some(yield* generateVerifier) : Option.none()
         const sealedVerifier = Option.isSome(verifier)
           ? yield* cipher.seal(verifier.value, stateContext(stateHash, userId, platform))
           : null
@@ -149,7 +154,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
             displayName: provider.displayName,
             mode,
             scopes: provider.settings.scopes,
-            pkce: provider.definition.pkce
+            pkce: provider.settings.pkce
           }
         } satisfies AuthUrlPayload
       })
@@ -250,21 +255,52 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         return yield* new NotConnected({ platform, status: state })
       })
 
+    /**
+     * A refresh failure after which the stored token may still be handed out: the platform
+     * could not be reached or answered oddly, or a spurious invalid_grant was tolerated. Only
+     * what ended the connection (needs_reauth) or shows our own misconfiguration fails.
+     */
+    const keepsStoredToken = (error: { readonly _tag: string }) =>
+      ["ProviderUnavailable", "RateLimited", "CircuitOpen", "RefreshInProgress", "ProviderResponseInvalid", "InvalidGrant"].includes(error._tag)
+
+    /** Refreshes a token about to expire; when that fails, falls back to the stored token while it is valid. */
+    const refreshDue = (connection: Connection) =>
+      refresher.refresh(connection, { force: false }).pipe(
+        Effect.map((refreshed) => ({ connection: refreshed, refreshError: Option.none<string>() })),
+        Effect.catchAll((error) =>
+          Effect.gen(function*() {
+            if (!keepsStoredToken(error)) return yield* error
+            const current = Option.getOrElse(yield* connections.findById(connection.id), () => connection)
+            const t = yield* now
+            if (current.status !== "active" || current.expiresAt === null || current.expiresAt.getTime() <= t.getTime()) return yield* error
+            yield* Effect.logWarning("refresh failed; the stored token is still valid and is returned").pipe(
+              Effect.annotateLogs({ platform: connection.platform, error: error._tag })
+            )
+            return { connection: current, refreshError: Option.some(error._tag) }
+          })
+        )
+      )
+
     const accessToken = (userId: string, platform: string, accountId?: string) =>
       Effect.gen(function*() {
-        let connection = yield* pick(userId, platform, accountId)
+        const picked = yield* pick(userId, platform, accountId)
+        const definition = yield* registry.definition(platform)
         const t = yield* now
-        if (connection.expiresAt !== null && connection.expiresAt.getTime() - t.getTime() <= Duration.toMillis(app.tokens.minTtl)) {
-          connection = yield* refresher.refresh(connection, { force: false })
-          yield* changes.publish(userId, platform)
-        }
+        // Without a refresh token (or a refresh grant) there is nothing to do but hand out the
+        // token while it lasts: "connected" says it is usable until it expires.
+        const due = picked.expiresAt !== null && picked.hasRefreshToken && definition.refresh !== "none" &&
+          picked.expiresAt.getTime() - t.getTime() <= Duration.toMillis(app.tokens.minTtl)
+        const { connection, refreshError } = due ? yield* refreshDue(picked) : { connection: picked, refreshError: Option.none<string>() }
+        // Another process may have ended the connection while we waited for its refresh.
+        if (!isConnected(connection, yield* now)) return yield* new NotConnected({ platform, status: connection.status })
         const tokens = yield* connections.tokens(connection)
         return {
           accessToken: tokens.accessToken,
           tokenType: connection.tokenType,
           expiresAt: connection.expiresAt,
           scope: connection.scope,
-          accountId: connection.accountId
+          accountId: connection.accountId,
+          refreshError
         } satisfies FreshToken
       })
 
@@ -273,12 +309,10 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
       Effect.gen(function*() {
         const connection = yield* pick(userId, platform, accountId)
         const definition = yield* registry.definition(platform)
-        const result = definition.refresh === "none" || connection.expiresAt === null && !connection.hasRefreshToken
+        return definition.refresh === "none" || connection.expiresAt === null && !connection.hasRefreshToken
           ? yield* refresher.validate(connection)
           : yield* refresher.refresh(connection, { force: true })
-        yield* changes.publish(userId, platform)
-        return result
-      }).pipe(Effect.tapError(() => changes.publish(userId, platform)))
+      })
 
     const disconnect = (userId: string, platform: string) =>
       Effect.gen(function*() {

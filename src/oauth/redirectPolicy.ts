@@ -21,12 +21,17 @@ export const allowedOriginsOf = (policy: OriginPolicy): ReadonlyArray<string> =>
   ...policy.allowedOrigins
 ]
 
+/** The one callback path of a platform (mix-up defence: a state is only accepted on its own platform's path). */
+export const callbackPath = (platform: string) => `/oauth/${platform}/callback`
+
 /**
  * The redirect URI policy, applied to every platform's `<KEY>_REDIRECT_URI`: set (no
- * fallback), absolute, https outside development, on an allowed origin, and not
- * contradicting DEPLOY_ENV. Each failure names the variable and the rule.
+ * fallback), absolute, https outside development, on an allowed origin, not
+ * contradicting DEPLOY_ENV, and ending with the platform's own callback path. Each failure
+ * names the variable and the rule.
  */
 export const checkRedirectUri = (
+  platform: string,
   variable: string,
   value: string | undefined,
   policy: OriginPolicy
@@ -53,6 +58,11 @@ export const checkRedirectUri = (
   const origins = allowedOriginsOf(policy)
   if (!origins.includes(url.origin)) {
     return fail(`origin ${url.origin} must be FRONTEND_URL's origin or one of OAUTH_ALLOWED_ORIGINS (${origins.join(", ")})`)
+  }
+  // A front end may proxy the callback under a prefix, but it must reach this platform's
+  // callback: another platform's path would refuse every state as state_platform_mismatch.
+  if (!url.pathname.endsWith(callbackPath(platform))) {
+    return fail(`path must end with ${callbackPath(platform)}, this platform's callback path (got ${url.pathname})`)
   }
   return Either.right(url)
 }

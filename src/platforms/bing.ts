@@ -8,14 +8,18 @@ const UserSites = Schema.Struct({
   })
 })
 
-/** Bing Webmaster Tools: form bodies, no PKCE, no revocation, and spurious invalid_grant answers. */
+/**
+ * Bing Webmaster Tools: form bodies, no revocation, and spurious invalid_grant answers. Its
+ * PKCE support is unconfirmed: off unless BING_PKCE=true.
+ */
 export const bing: PlatformDefinition = {
   key: "bing",
   displayName: "Bing Webmaster Tools",
   endpoints: {
     authorize: "https://www.bing.com/webmasters/oauth/authorize",
     token: "https://www.bing.com/webmasters/oauth/token",
-    // One popular client refreshes at https://www.bing.com/webmasters/token (unconfirmed): BING_REFRESH_URL.
+    // The token URL (BING_TOKEN_URL included) unless BING_REFRESH_URL is set: one popular client
+    // refreshes at https://www.bing.com/webmasters/token, which is unconfirmed.
     refresh: "https://www.bing.com/webmasters/oauth/token",
     sites: "https://www.bing.com/webmaster/api.svc/json/GetUserSites"
   },

@@ -36,6 +36,8 @@ export interface PlatformSettings {
   readonly overridden: ReadonlySet<string>
   readonly scopes: ReadonlyArray<string>
   readonly tokenBody: "form" | "json"
+  /** Send a PKCE S256 challenge: the definition's `pkce` unless `<KEY>_PKCE` says otherwise. */
+  readonly pkce: boolean
   readonly timeout: Duration.Duration
 }
 
@@ -62,13 +64,16 @@ export interface PlatformContext {
 export interface PlatformDefinition {
   readonly key: string
   readonly displayName: string
-  /** Default endpoint URLs by name; `authorize` and `token` are required. */
+  /**
+   * Default endpoint URLs by name; `authorize` and `token` are required. A `refresh` endpoint
+   * always follows the resolved token URL unless `<KEY>_REFRESH_URL` is set.
+   */
   readonly endpoints: { readonly authorize: string; readonly token: string } & Readonly<Record<string, string>>
   readonly scopes: ReadonlyArray<string>
   readonly scopeSeparator: string
   /** Extra authorize parameters (access_type, prompt, ...). */
   readonly authorizeParams: Readonly<Record<string, string>>
-  /** Send a PKCE S256 challenge (RFC 7636). */
+  /** Send a PKCE S256 challenge (RFC 7636) by default; `<KEY>_PKCE` overrides it. */
   readonly pkce: boolean
   /** A public client has no secret (Wix Headless). */
   readonly client: "confidential" | "public"

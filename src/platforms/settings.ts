@@ -33,7 +33,7 @@ const endpointUrl = (name: string, httpsRequired: boolean) =>
 
 /**
  * Reads `<KEY>_CLIENT_ID`, `<KEY>_CLIENT_SECRET`, `<KEY>_REDIRECT_URI`, `<KEY>_SCOPES`,
- * `<KEY>_TOKEN_BODY`, `<KEY>_TIMEOUT` and one `<KEY>_<ENDPOINT>_URL` per endpoint. A
+ * `<KEY>_TOKEN_BODY`, `<KEY>_PKCE`, `<KEY>_TIMEOUT` and one `<KEY>_<ENDPOINT>_URL` per endpoint. A
  * platform without a client id is not configured; any other problem makes it
  * misconfigured, with every problem named. Neither stops the other platforms.
  */
@@ -48,6 +48,7 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
       redirectUri: optionalString(`${prefix}_REDIRECT_URI`),
       scopes: Rules.variable(`${prefix}_SCOPES`, Config.option),
       tokenBody: Config.nested(Config.literal("form", "json")().pipe(Config.option), `${prefix}_TOKEN_BODY`),
+      pkce: Rules.boolean(`${prefix}_PKCE`, definition.pkce),
       timeout: Rules.duration(`${prefix}_TIMEOUT`, app.oauth.httpTimeout, { min: "10 millis" }),
       endpoints: Config.all(names.map((name) => endpointUrl(endpointVariable(prefix, name), httpsRequired)))
     })
@@ -61,7 +62,9 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
 
     const problems: Array<string> = []
     if (definition.client === "confidential" && Option.isNone(c.clientSecret)) problems.push(`${prefix}_CLIENT_SECRET: is required`)
-    const redirect = checkRedirectUri(`${prefix}_REDIRECT_URI`, Option.getOrUndefined(c.redirectUri), {
+    // RFC 9700 §2.1.1: a client without a secret has only PKCE to bind the code to itself.
+    if (definition.client === "public" && !c.pkce) problems.push(`${prefix}_PKCE: must be true for a public client (no client secret)`)
+    const redirect = checkRedirectUri(definition.key, `${prefix}_REDIRECT_URI`, Option.getOrUndefined(c.redirectUri), {
       deployEnv: app.deployEnv,
       frontendUrl: app.frontendUrl,
       allowedOrigins: app.allowedOrigins,
@@ -79,6 +82,9 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
         overridden.add(name)
       }
     })
+    // A refresh endpoint is the token endpoint unless its own variable moves it: a proxy named
+    // by <KEY>_TOKEN_URL must also receive the refresh token and the client secret.
+    if (names.includes("refresh") && !overridden.has("refresh")) urls["refresh"] = urls["token"] ?? ""
     const settings: PlatformSettings = {
       clientId: c.clientId.value,
       clientSecret: definition.client === "confidential" ? c.clientSecret : Option.none(),
@@ -91,6 +97,7 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
         onSome: (raw) => raw.split(/[\s,]+/).filter((s) => s.length > 0)
       }),
       tokenBody: Option.getOrElse(c.tokenBody, () => definition.tokenBody),
+      pkce: c.pkce,
       timeout: Duration.decode(c.timeout)
     }
     return { _tag: "Configured", settings } as const

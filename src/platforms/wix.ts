@@ -5,13 +5,18 @@ import { lookupOrNote } from "./lookup.js"
 
 const RedirectSession = Schema.Struct({ redirectSession: Schema.Struct({ fullUrl: Schema.String }) })
 const Site = Schema.Struct({ siteId: Schema.String })
-const MemberClaims = Schema.parseJson(Schema.Struct({
-  data: Schema.Struct({ instance: Schema.Struct({ siteMemberId: Schema.String }) })
-}))
+const Instance = Schema.Struct({ instance: Schema.Struct({ siteMemberId: Schema.String }) })
+/** `data` is a JSON string in Wix's tokens; an object is accepted too. */
+const MemberClaims = Schema.parseJson(Schema.Struct({ data: Schema.Union(Instance, Schema.parseJson(Instance)) }))
 
-/** The member id in an access token's payload, for display only: never verified, never relied on. */
+/**
+ * The member id in an access token's payload, for display only: never verified, never relied
+ * on. Wix's access tokens read `OauthNG.JWS.<header>.<payload>.<signature>`; a plain
+ * `<header>.<payload>.<signature>` is read too. Anything else gives null.
+ */
 export const memberIdOf = (accessToken: string): string | null => {
-  const payload = accessToken.split(".")[1]
+  const parts = accessToken.split(".")
+  const payload = parts.length >= 3 ? parts[parts.length - 2] : undefined
   if (payload === undefined) return null
   const decoded = Schema.decodeUnknownOption(MemberClaims)(Buffer.from(payload, "base64url").toString("utf8"))
   return Option.match(decoded, { onNone: () => null, onSome: (claims) => claims.data.instance.siteMemberId })

@@ -4,10 +4,10 @@ import type { PlatformDefinition } from "../../src/platforms/definition.js"
 import { lookupOrNote } from "../../src/platforms/lookup.js"
 import { platforms } from "../../src/registry/platforms.js"
 import { startInstance, TOKEN_KEY } from "../support/app.js"
+import { ConnectionStatusJson, DisconnectResponse, PlatformsResponse, TokenResponseJson } from "../../src/http/schemas.js"
 import { call, connect, json, post } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive, redirectUri } from "../support/harness.js"
-import { FakeOAuthPlatform } from "../support/platforms/index.js"
-import { randomToken, scoped } from "../support/platforms/server.js"
+import { fakeAcme } from "../support/platforms/acme.js"
 
 // Step 1 of docs/adding-a-platform.md: the module. This platform exists only in the test suite.
 const Profile = Schema.Struct({ id: Schema.String, workspace: Schema.String })
@@ -42,53 +42,39 @@ const acme: PlatformDefinition = {
     ).pipe(Effect.map((data) => ({ accountId: String(data["account_id"] ?? ""), providerData: data })))
 }
 
-// Step 2: one line in the registry.
+// Step 2: one line in the registry. src/registry/platforms.ts lists the built-in four; the
+// test appends acme to that same list and hands it to the registry through
+// startInstance({ catalog }) (PlatformCatalog.layer), which is what that one line does for
+// PlatformCatalog.Default. Nothing else about the service changes.
 const catalog = [...platforms, acme]
-
-const startFakeAcme = () => {
-  const fake = new FakeOAuthPlatform({
-    key: "acme",
-    prefix: "ACME",
-    clientSecret: "acme-secret",
-    requiredAuthorizeParams: { scope: "analytics.read" },
-    pkce: "required",
-    paramCase: "snake",
-    issuesRefreshTokens: true,
-    defaultExpiresIn: 3600,
-    defaultRotation: true,
-    accessToken: () => randomToken("acme-at"),
-    tokenExtras: () => ({}),
-    apiAuth: "bearer"
-  }, {}, (f) => ({
-    "GET /v1/me": {
-      endpoint: "profile",
-      handler: (r) => f.bearer(r) === undefined ? { status: 401, json: {} } : { status: 200, json: { id: "acct-9", workspace: "Marketing" } }
-    }
-  }))
-  return fake.start()
-}
 
 describe("adding a platform: one module, one line, its variables, no migration", () => {
   layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("a platform known only to the tests connects, refreshes and disconnects like the built-in ones", () =>
       Effect.gen(function*() {
         const { databaseUrl, env } = yield* Harness
-        const fake = yield* scoped(startFakeAcme)
-        // Step 3: its variables.
+        // Step 4: its fake, in test/support/platforms/acme.ts.
+        const fake = yield* fakeAcme()
+        // Step 3: its variables. The three every platform needs, and one URL per endpoint of
+        // the module pointing it at the fake (as a proxy would be configured).
         const instance = yield* startInstance({
           databaseUrl,
           catalog,
           settings: { frontendUrl: new URL(FRONTEND) },
           env: {
             ...env,
-            ...fake.env(redirectUri("acme")),
+            ACME_CLIENT_ID: fake.clientId,
+            ACME_CLIENT_SECRET: "acme-secret",
+            ACME_REDIRECT_URI: redirectUri("acme"),
+            ACME_AUTHORIZE_URL: fake.server.url("/oauth/authorize"),
+            ACME_TOKEN_URL: fake.server.url("/oauth/token"),
             ACME_REVOKE_URL: fake.server.url("/oauth/revoke"),
             ACME_PROFILE_URL: fake.server.url("/v1/me")
           }
         })
 
-        const platformsListed = yield* json(yield* call(instance, "/v1/platforms"))
-        expect(platformsListed.platforms.map((p: { key: string }) => p.key)).toEqual(["gsc", "bing", "wordpress", "wix", "acme"])
+        const platformsListed = yield* json(yield* call(instance, "/v1/platforms"), PlatformsResponse)
+        expect(platformsListed.platforms.map((p) => p.key)).toEqual(["gsc", "bing", "wordpress", "wix", "acme"])
 
         const { callback } = yield* connect(instance, "acme-user", "acme")
         expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
@@ -96,14 +82,14 @@ describe("adding a platform: one module, one line, its variables, no migration",
         expect(exchange?.headers["authorization"]).toMatch(/^Basic /)
         expect(exchange?.body["client_secret"]).toBeUndefined()
 
-        const status = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme"))
+        const status = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme"), ConnectionStatusJson)
         expect(status).toMatchObject({ connected: true, display_name: "Acme Analytics", details: { account_id: "acct-9", workspace: "Marketing" } })
-        expect(status.accounts[0].account_id).toBe("acct-9")
+        expect(status.accounts[0]?.account_id).toBe("acct-9")
 
-        const token = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme/token", { key: TOKEN_KEY }))
+        const token = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme/token", { key: TOKEN_KEY }), TokenResponseJson)
         expect(fake.isLiveAccessToken(token.access_token)).toBe(true)
         expect((yield* post(instance, "/v1/users/acme-user/connections/acme/refresh")).status).toBe(200)
-        const gone = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme", { method: "DELETE" }))
+        const gone = yield* json(yield* call(instance, "/v1/users/acme-user/connections/acme", { method: "DELETE" }), DisconnectResponse)
         expect(gone).toEqual({ platform: "acme", disconnected: 1, revoked: true })
       }))
   })

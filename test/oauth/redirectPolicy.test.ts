@@ -11,7 +11,7 @@ const production: OriginPolicy = {
 const development: OriginPolicy = { ...production, deployEnv: "development", frontendUrl: new URL("http://localhost:3000") }
 
 const rule = (value: string | undefined, policy: OriginPolicy) =>
-  Either.match(checkRedirectUri("GSC_REDIRECT_URI", value, policy), { onLeft: (e) => e.message, onRight: () => "ok" })
+  Either.match(checkRedirectUri("gsc", "GSC_REDIRECT_URI", value, policy), { onLeft: (e) => e.message, onRight: () => "ok" })
 
 describe("redirect URI policy", () => {
   it("accepts an https URI on FRONTEND_URL's origin", () => {
@@ -32,7 +32,7 @@ describe("redirect URI policy", () => {
   })
 
   it("requires http(s)", () => {
-    expect(rule("ftp://app.example.com/cb", production)).toBe("GSC_REDIRECT_URI: must be an http(s) URL")
+    expect(rule("ftp://app.example.com/oauth/gsc/callback", production)).toBe("GSC_REDIRECT_URI: must be an http(s) URL")
   })
 
   it("requires https outside development", () => {
@@ -47,13 +47,13 @@ describe("redirect URI policy", () => {
     expect(rule("https://evil.example.net/oauth/gsc/callback", production)).toBe(
       "GSC_REDIRECT_URI: origin https://evil.example.net must be FRONTEND_URL's origin or one of OAUTH_ALLOWED_ORIGINS (https://app.example.com, https://admin.example.com)"
     )
-    expect(rule("https://app.example.com:8443/cb", production)).toMatch(/origin https:\/\/app.example.com:8443 must be/)
+    expect(rule("https://app.example.com:8443/oauth/gsc/callback", production)).toMatch(/origin https:\/\/app.example.com:8443 must be/)
   })
 
   it("refuses local hosts under production", () => {
     for (const host of ["localhost", "127.0.0.1", "[::1]", "shop.local"]) {
       const policy = { ...production, allowedOrigins: [`https://${host}`] }
-      expect(rule(`https://${host}/cb`, policy)).toBe(
+      expect(rule(`https://${host}/oauth/gsc/callback`, policy)).toBe(
         `GSC_REDIRECT_URI: must not point at a local host (${host}) when DEPLOY_ENV is production`
       )
     }
@@ -61,15 +61,23 @@ describe("redirect URI policy", () => {
 
   it("refuses a production-looking host under development only when STRICT_ENV_MATCH is on", () => {
     const policy = { ...development, allowedOrigins: ["https://app.example.com"] }
-    expect(rule("https://app.example.com/cb", policy)).toBe("ok")
-    expect(rule("https://app.example.com/cb", { ...policy, strictEnvMatch: true })).toBe(
+    expect(rule("https://app.example.com/oauth/gsc/callback", policy)).toBe("ok")
+    expect(rule("https://app.example.com/oauth/gsc/callback", { ...policy, strictEnvMatch: true })).toBe(
       "GSC_REDIRECT_URI: must point at a local host when DEPLOY_ENV is development and STRICT_ENV_MATCH is on (got app.example.com)"
     )
   })
 
+  it("requires the path to end with the platform's own callback path", () => {
+    expect(rule("https://app.example.com/oauth/bing/callback", production)).toBe(
+      "GSC_REDIRECT_URI: path must end with /oauth/gsc/callback, this platform's callback path (got /oauth/bing/callback)"
+    )
+    expect(rule("https://app.example.com/oauth/gsc/callback/", production)).toMatch(/path must end with \/oauth\/gsc\/callback/)
+    expect(rule("https://app.example.com/api/oauth/gsc/callback", production)).toBe("ok")
+  })
+
   it("refuses credentials and fragments", () => {
-    expect(rule("https://user:pw@app.example.com/cb", production)).toBe("GSC_REDIRECT_URI: must not contain credentials")
-    expect(rule("https://app.example.com/cb#x", production)).toBe("GSC_REDIRECT_URI: must not contain a fragment")
+    expect(rule("https://user:pw@app.example.com/oauth/gsc/callback", production)).toBe("GSC_REDIRECT_URI: must not contain credentials")
+    expect(rule("https://app.example.com/oauth/gsc/callback#x", production)).toBe("GSC_REDIRECT_URI: must not contain a fragment")
   })
 })
 

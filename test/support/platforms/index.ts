@@ -16,6 +16,7 @@ export const startFakeGsc = (options: FakeOptions = {}) => {
     requiredAuthorizeParams: { access_type: "offline", prompt: "consent", include_granted_scopes: "true" },
     pkce: "required",
     paramCase: "snake",
+    tokenBodies: ["form"],
     issuesRefreshTokens: true,
     defaultExpiresIn: 3599,
     defaultRotation: false,
@@ -40,15 +41,19 @@ export const startFakeGsc = (options: FakeOptions = {}) => {
   return fake.start()
 }
 
-/** Bing Webmaster Tools: form bodies, no PKCE, rotating refresh tokens, spurious invalid_grant. */
+/**
+ * Bing Webmaster Tools: form bodies, rotating refresh tokens, spurious invalid_grant. PKCE is
+ * unconfirmed: the fake neither asks for it nor refuses it, and checks a verifier when a challenge came.
+ */
 export const startFakeBing = (options: FakeOptions = {}) => {
   const fake = new FakeOAuthPlatform({
     key: "bing",
     prefix: "BING",
     clientSecret: "bing-client-secret",
     requiredAuthorizeParams: { scope: "webmaster.manage" },
-    pkce: "none",
+    pkce: "optional",
     paramCase: "snake",
+    tokenBodies: ["form"],
     issuesRefreshTokens: true,
     defaultExpiresIn: 3600,
     defaultRotation: true,
@@ -65,7 +70,8 @@ export const startFakeBing = (options: FakeOptions = {}) => {
   fake.env = (redirectUri) => ({
     ...env(redirectUri),
     BING_SITES_URL: fake.server.url("/webmaster/api.svc/json/GetUserSites"),
-    BING_REFRESH_URL: fake.server.url(options.separateRefreshPath === true ? "/webmasters/token" : "/oauth/token")
+    // Without it refreshes must follow BING_TOKEN_URL (PLATFORMS.md: the same token URL by default).
+    ...(options.separateRefreshPath === true ? { BING_REFRESH_URL: fake.server.url("/webmasters/token") } : {})
   })
   return fake.start()
 }
@@ -79,6 +85,7 @@ export const startFakeWordpress = (options: FakeOptions = {}) => {
     requiredAuthorizeParams: {},
     pkce: "none",
     paramCase: "snake",
+    tokenBodies: ["form"],
     issuesRefreshTokens: false,
     defaultExpiresIn: null,
     defaultRotation: false,
@@ -96,11 +103,17 @@ export const startFakeWordpress = (options: FakeOptions = {}) => {
   return fake.start()
 }
 
-const jwtWithMember = (memberId: string) =>
+/**
+ * A Wix access token as Wix issues them: `OauthNG.JWS.<header>.<payload>.<signature>`, the
+ * payload's `data` a JSON string holding instance.siteMemberId.
+ */
+export const wixAccessToken = (memberId: string) =>
   [
-    Buffer.from(JSON.stringify({ alg: "none", kid: "fake" })).toString("base64url"),
-    Buffer.from(JSON.stringify({ data: { instance: { siteMemberId: memberId } }, nonce: randomToken("n") })).toString("base64url"),
-    "signature"
+    "OauthNG",
+    "JWS",
+    Buffer.from(JSON.stringify({ kid: "fake", alg: "RS256" })).toString("base64url"),
+    Buffer.from(JSON.stringify({ data: JSON.stringify({ instance: { siteMemberId: memberId } }), iat: 1, exp: 2, nonce: randomToken("n") })).toString("base64url"),
+    randomToken("sig")
   ].join(".")
 
 /** Wix Headless: a public client, camelCase parameters, redirect sessions, raw Authorization header. */
@@ -112,10 +125,12 @@ export const startFakeWix = (options: FakeOptions = {}) => {
     requiredAuthorizeParams: { scope: "offline_access" },
     pkce: "required",
     paramCase: "camel",
+    // PLATFORMS.md: Wix's token endpoint reads JSON or form bodies with the same names.
+    tokenBodies: ["json", "form"],
     issuesRefreshTokens: true,
     defaultExpiresIn: 14400,
     defaultRotation: true,
-    accessToken: () => jwtWithMember("member-123"),
+    accessToken: () => wixAccessToken("member-123"),
     tokenExtras: () => ({}),
     apiAuth: "raw"
   }, options, (f) => ({

@@ -25,6 +25,8 @@ export interface Spec {
   readonly requiredAuthorizeParams: Readonly<Record<string, string>>
   readonly pkce: "required" | "optional" | "none"
   readonly paramCase: "snake" | "camel"
+  /** Bodies the token endpoint reads; any other is refused with 400 invalid_request, as a real platform would. */
+  readonly tokenBodies: ReadonlyArray<"form" | "json">
   readonly issuesRefreshTokens: boolean
   readonly defaultExpiresIn: number | null
   readonly defaultRotation: boolean
@@ -68,6 +70,7 @@ export class FakeOAuthPlatform {
   private readonly codes = new Map<string, Code>()
   private readonly accessTokens = new Set<string>()
   private readonly refreshTokens = new Map<string, Set<string>>()
+  private readonly issued: Array<string> = []
   private denial: { readonly error: string; readonly description: string | undefined } | undefined
   private spurious = 0
 
@@ -116,12 +119,25 @@ export class FakeOAuthPlatform {
     this.spurious = n
   }
 
+  /** A new live access token, remembered among the issued ones. */
+  private newAccessToken(make: () => string = this.spec.accessToken) {
+    const token = make()
+    this.accessTokens.add(token)
+    this.issued.push(token)
+    return token
+  }
+
+  private newRefreshToken(accessToken: string) {
+    const token = randomToken(`${this.spec.key}-rt`)
+    this.refreshTokens.set(token, new Set([accessToken]))
+    this.issued.push(token)
+    return token
+  }
+
   /** A live token pair, minted without the browser flow. */
   mint(): { readonly accessToken: string; readonly refreshToken: string | undefined; readonly expiresIn: number | null } {
-    const accessToken = this.spec.accessToken()
-    this.accessTokens.add(accessToken)
-    const refreshToken = this.spec.issuesRefreshTokens ? randomToken(`${this.spec.key}-rt`) : undefined
-    if (refreshToken !== undefined) this.refreshTokens.set(refreshToken, new Set([accessToken]))
+    const accessToken = this.newAccessToken()
+    const refreshToken = this.spec.issuesRefreshTokens ? this.newRefreshToken(accessToken) : undefined
     return { accessToken, refreshToken, expiresIn: this.options.expiresIn === undefined ? this.spec.defaultExpiresIn : this.options.expiresIn }
   }
 
@@ -138,6 +154,11 @@ export class FakeOAuthPlatform {
   /** Every live token, to search stored bytes for. */
   liveTokens(): ReadonlyArray<string> {
     return [...this.accessTokens, ...this.refreshTokens.keys()]
+  }
+
+  /** Every token this fake ever issued (access, refresh, visitor), rotated and revoked ones included: to search logs for. */
+  issuedTokens(): ReadonlyArray<string> {
+    return [...this.issued]
   }
 
   isLiveRefreshToken(token: string) {
@@ -202,7 +223,7 @@ export class FakeOAuthPlatform {
   private clientAuthenticated(r: Recorded, clientIdParam: string | undefined): boolean {
     const n = names[this.spec.paramCase]
     const basic = r.headers["authorization"]?.startsWith("Basic ") === true
-      ? Buffer.from(r.headers["authorization"].slice(6), "base64").toString("utf8").split(":").map(decodeURIComponent)
+      ? Buffer.from(r.headers["authorization"].slice(6), "base64").toString("utf8").split(":").map((part) => decodeURIComponent(part.replace(/\+/g, " ")))
       : undefined
     const id = basic?.[0] ?? clientIdParam
     if (id !== this.clientId) return false
@@ -233,10 +254,13 @@ export class FakeOAuthPlatform {
     const n = names[this.spec.paramCase]
     const grant = str(r.body[n.grantType])
     const clientIdParam = str(r.body[n.clientId])
+    const body = r.contentType?.includes("application/json") === true ? "json" : r.contentType?.includes("application/x-www-form-urlencoded") === true ? "form" : undefined
+    if (body === undefined || !this.spec.tokenBodies.includes(body)) {
+      return oauthError("invalid_request", `the body must be ${this.spec.tokenBodies.join(" or ")}`)
+    }
     if (grant === "anonymous" && this.spec.key === "wix") {
       if (clientIdParam !== this.clientId) return oauthError("invalid_client", "unknown client", 401)
-      const visitor = randomToken("wix-visitor")
-      this.accessTokens.add(visitor)
+      const visitor = this.newAccessToken(() => randomToken("wix-visitor"))
       return { status: 200, json: { access_token: visitor, expires_in: 14400, token_type: "Bearer" } }
     }
     if (!this.clientAuthenticated(r, clientIdParam)) return oauthError("invalid_client", "The OAuth client was not found.", 401)
@@ -264,16 +288,14 @@ export class FakeOAuthPlatform {
         this.spurious--
         return this.invalidGrant("Token has been expired or revoked.")
       }
-      const accessToken = this.spec.accessToken()
-      this.accessTokens.add(accessToken)
+      const accessToken = this.newAccessToken()
       const rotate = this.options.rotateRefreshTokens ?? this.spec.defaultRotation
       if (!rotate) {
         live.add(accessToken)
         return this.tokenResponse(accessToken, undefined, "")
       }
       this.refreshTokens.delete(presented)
-      const next = randomToken(`${this.spec.key}-rt`)
-      this.refreshTokens.set(next, new Set([accessToken]))
+      const next = this.newRefreshToken(accessToken)
       return this.tokenResponse(accessToken, next, "")
     }
     return oauthError("unsupported_grant_type", `grant ${grant ?? "(none)"} is not supported here`)

@@ -23,6 +23,7 @@ export type Behaviour =
   | "unavailable"
   | "rate_limited"
   | "malformed"
+  | "html"
   | "slow"
   | "unauthorized"
   | "forbidden"
@@ -188,6 +189,9 @@ export class FakeServer {
       case "rate_limited":
         return { status: 429, json: { error: "rate_limited" }, headers: { "retry-after": String(script.options.retryAfterSeconds ?? 2) } }
       case "malformed":
+        // Cut short: what a proxy or a crashing platform can send under a JSON content type.
+        return { status: 200, text: '{"access_token": "abc"', headers: { "content-type": "application/json" } }
+      case "html":
         return { status: 200, text: "<html>oops</html>", headers: { "content-type": "text/html" } }
       case "unauthorized":
         return { status: 401, json: { error: "invalid_token" } }

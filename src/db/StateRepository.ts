@@ -33,6 +33,7 @@ export interface NewState {
 }
 
 const decodeStates = Schema.decodeUnknown(Schema.Array(StoredState))
+const decodeOrigins = Schema.decodeUnknown(Schema.Array(StoredState.pipe(Schema.pick("mode", "returnTo"))))
 
 export class StateRepository extends Effect.Service<StateRepository>()("Integrations/StateRepository", {
   effect: Effect.gen(function*() {
@@ -47,7 +48,9 @@ export class StateRepository extends Effect.Service<StateRepository>()("Integrat
 
       /**
        * Marks the state used in one statement, so of concurrent callbacks exactly one gets
-       * it. An expired state is consumed too (and refused), so it can never be retried.
+       * it. An expired state is consumed too (and refused), so it can never be retried. A
+       * refused state that is known still reports how its flow began (mode, return_to), so
+       * the callback can answer the way the flow expects.
        */
       consume: (stateHash: Uint8Array, now: Date) =>
         Effect.gen(function*() {
@@ -56,10 +59,16 @@ export class StateRepository extends Effect.Service<StateRepository>()("Integrat
             returning *`.pipe(Effect.flatMap(decodeStates), orUnavailable)
           const state = taken[0]
           if (state === undefined) {
-            const known = yield* sql`select 1 from oauth_states where state_hash = ${stateHash}`.pipe(orUnavailable)
-            return yield* new InvalidState({ reason: known.length > 0 ? "replayed" : "unknown" })
+            const known = yield* sql`select mode, return_to from oauth_states where state_hash = ${stateHash}`.pipe(
+              Effect.flatMap(decodeOrigins),
+              orUnavailable
+            )
+            const origin = known[0]
+            return yield* origin === undefined
+              ? new InvalidState({ reason: "unknown" })
+              : new InvalidState({ reason: "replayed", mode: origin.mode, returnTo: origin.returnTo })
           }
-          if (state.expiresAt.getTime() <= now.getTime()) return yield* new StateExpired()
+          if (state.expiresAt.getTime() <= now.getTime()) return yield* new StateExpired({ mode: state.mode, returnTo: state.returnTo })
           return state
         }),
 

@@ -31,10 +31,19 @@ export class ConnectionUnreadable extends Schema.TaggedError<ConnectionUnreadabl
   HttpApiSchema.annotations({ status: 409 })
 ) {}
 
+/**
+ * How a refused state's flow began, when the state is known: the callback answers in the
+ * mode the flow began with (a popup's opener waits for its message) and returns to its return_to.
+ */
+const flowOrigin = {
+  mode: Schema.optional(Schema.Literal("redirect", "popup")),
+  returnTo: Schema.optional(Schema.NullOr(Schema.String))
+}
+
 /** The callback's state is missing, unknown, already used, or belongs to another platform. */
 export class InvalidState extends Schema.TaggedError<InvalidState>()(
   "InvalidState",
-  { reason: Schema.Literal("missing", "unknown", "replayed", "platform-mismatch") },
+  { reason: Schema.Literal("missing", "unknown", "replayed", "platform-mismatch"), ...flowOrigin },
   HttpApiSchema.annotations({ status: 400 })
 ) {
   override get message() {
@@ -45,7 +54,7 @@ export class InvalidState extends Schema.TaggedError<InvalidState>()(
 /** The authorisation took longer than the state's lifetime (10 minutes); start again. */
 export class StateExpired extends Schema.TaggedError<StateExpired>()(
   "StateExpired",
-  {},
+  flowOrigin,
   HttpApiSchema.annotations({ status: 400 })
 ) {
   override get message() {
@@ -114,21 +123,24 @@ export class InvalidClient extends Schema.TaggedError<InvalidClient>()(
   HttpApiSchema.annotations({ status: 502 })
 ) {}
 
-/** The platform could not be reached, answered 5xx, or timed out: retry later. */
+/**
+ * The platform could not be reached, answered 5xx, timed out, or gave an invalid_grant that
+ * this platform is known to answer spuriously (Bing): retry later.
+ */
 export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()(
   "ProviderUnavailable",
   {
     platform: Schema.String,
-    reason: Schema.Literal("status", "network", "timeout"),
+    reason: Schema.Literal("status", "network", "timeout", "invalid_grant_tolerated"),
     status: Schema.optional(Schema.Number)
   },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-/** The platform answered 429; `retryAfterMs` from its Retry-After when it gave one. */
+/** The platform answered 429; `retryAfterMs` from its Retry-After when it gave one (`retry_after_ms` in JSON). */
 export class RateLimited extends Schema.TaggedError<RateLimited>()(
   "RateLimited",
-  { platform: Schema.String, retryAfterMs: Schema.optional(Schema.Number) },
+  { platform: Schema.String, retryAfterMs: Schema.optional(Schema.Number).pipe(Schema.fromKey("retry_after_ms")) },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
@@ -139,10 +151,10 @@ export class ProviderResponseInvalid extends Schema.TaggedError<ProviderResponse
   HttpApiSchema.annotations({ status: 502 })
 ) {}
 
-/** The platform's circuit breaker is open: calls fail fast until `retryAfterMs` has passed. */
+/** The platform's circuit breaker is open: calls fail fast until `retryAfterMs` has passed (`retry_after_ms` in JSON). */
 export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()(
   "CircuitOpen",
-  { platform: Schema.String, retryAfterMs: Schema.Number },
+  { platform: Schema.String, retryAfterMs: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("retry_after_ms")) },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 

@@ -58,6 +58,20 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
   HttpApiSchema.annotations({ status: 413 })
 ) {}
 
+/** A request body that is not application/json: refused before anything parses it. */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 415 })
+) {}
+
+/** A path, query or body that does not decode: the field, and a short message. */
+export class BadRequest extends Schema.TaggedError<BadRequest>()(
+  "BadRequest",
+  { field: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
 /** Who is calling: whether its key may fetch access tokens. */
 export class Caller extends Context.Tag("Integrations/Caller")<Caller, { readonly tokenScope: boolean }>() {}
 
@@ -196,4 +210,6 @@ export class Api extends HttpApi.make("oauth-integrations")
   .annotate(OpenApi.Title, "OAuth integrations")
   .annotate(OpenApi.Description, "Connects users to platforms over OAuth and keeps the connections alive")
   .addError(PayloadTooLarge)
+  .addError(UnsupportedMediaType)
+  .addError(BadRequest)
 {}

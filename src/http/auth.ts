@@ -10,7 +10,9 @@ const digest = (value: string) => createHash("sha256").update(value, "utf8").dig
 const anyMatches = (candidate: Buffer, keys: ReadonlyArray<Buffer>) =>
   keys.reduce((found, key) => timingSafeEqual(candidate, key) || found, false)
 
-const BEARER = /^Bearer ([\x21-\x7e]+)$/
+/** RFC 7235: the scheme is case-insensitive, then one or more spaces, then the key. */
+const BEARER = /^bearer +([\x21-\x7e]+)$/i
+const EMPTY_BEARER = /^bearer *$/i
 
 export const AuthenticationLive = Layer.effect(
   Authentication,
@@ -26,6 +28,9 @@ export const AuthenticationLive = Layer.effect(
           const header = request.headers["authorization"]
           if (header === undefined || header.trim() === "") {
             return Effect.fail(new Unauthorized({ message: "Missing Authorization header: send Authorization: Bearer <api key>" }))
+          }
+          if (EMPTY_BEARER.test(header.trim())) {
+            return Effect.fail(new Unauthorized({ message: "Empty API key: send Authorization: Bearer <api key>" }))
           }
           const match = BEARER.exec(header)
           if (match === null || match[1] === undefined) {

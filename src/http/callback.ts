@@ -2,7 +2,8 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Either } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { Integrations } from "../integrations/Integrations.js"
+import { type CallbackError, type CallbackResult, Integrations } from "../integrations/Integrations.js"
+import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
 import { popupPage } from "./callbackPage.js"
 
@@ -14,7 +15,7 @@ export const callbackReason = (error: { readonly _tag: string; readonly reason?:
     case "StateExpired":
       return "state_expired"
     case "AuthorizationDenied":
-      return error.error === "access_denied" ? "access_denied" : "authorization_failed"
+      return error.error === "access_denied" || error.error === "invalid_request" ? error.error : "authorization_failed"
     case "InvalidCallback":
       return "code_missing"
     case "InvalidGrant":
@@ -34,35 +35,57 @@ export const callbackReason = (error: { readonly _tag: string; readonly reason?:
   }
 }
 
-const securityHeaders = {
-  "referrer-policy": "no-referrer",
-  "cache-control": "no-store",
-  "x-content-type-options": "nosniff"
+/** The most a platform sends in each parameter; longer, or repeated, and the request is malformed. */
+const LIMITS = { state: 512, code: 4096, error: 256 } as const
+
+type Param = string | ReadonlyArray<string> | undefined
+
+const wellFormed = (value: Param, max: number): value is string | undefined =>
+  value === undefined || typeof value === "string" && value.length <= max
+
+/** How a flow began, from the callback's result or, for a refused state, from the state itself. */
+const origin = (result: CallbackResult<CallbackError>) => {
+  const refused = Either.isLeft(result.outcome) ? result.outcome.left : undefined
+  const stored = refused?._tag === "InvalidState" || refused?._tag === "StateExpired" ? refused : undefined
+  return { mode: result.mode ?? stored?.mode ?? null, returnTo: result.returnTo ?? stored?.returnTo ?? null }
 }
 
 export const CallbackLive = HttpApiBuilder.group(Api, "oauth", (handlers) =>
   Effect.gen(function*() {
     const integrations = yield* Integrations
+    const registry = yield* ProviderRegistry
     const { frontendUrl } = yield* AppConfig
+
+    const answer = (platform: string, result: CallbackResult<CallbackError> | null) => {
+      const status = result !== null && Either.isRight(result.outcome) ? "connected" as const : "error" as const
+      const reason = result === null ? "invalid_request" : Either.isLeft(result.outcome) ? callbackReason(result.outcome.left) : null
+      const { mode, returnTo } = result === null ? { mode: null, returnTo: null } : origin(result)
+      if (mode === "popup") {
+        const page = popupPage({ type: "oauth-integrations:callback", platform, status, reason }, frontendUrl.origin)
+        return HttpServerResponse.html(page.html).pipe(HttpServerResponse.setHeader("content-security-policy", page.contentSecurityPolicy))
+      }
+      const target = new URL(returnTo ?? frontendUrl.toString())
+      target.searchParams.set("platform", platform)
+      target.searchParams.set("status", status)
+      if (reason !== null) target.searchParams.set("reason", reason)
+      // Referrer-Policy and Cache-Control are set on every callback answer by callbackHeaders.
+      return HttpServerResponse.redirect(target.toString(), { status: 302 })
+    }
+
     return handlers.handle("callback", ({ path, urlParams }) =>
       Effect.gen(function*() {
-        const result = yield* integrations.completeCallback(path.platform, {
-          state: urlParams.state,
-          code: urlParams.code,
-          error: urlParams.error
-        })
-        const status = Either.isRight(result.outcome) ? "connected" as const : "error" as const
-        const reason = Either.isLeft(result.outcome) ? callbackReason(result.outcome.left) : null
-        if (result.mode === "popup") {
-          const page = popupPage({ type: "oauth-integrations:callback", platform: path.platform, status, reason }, frontendUrl.origin)
-          return HttpServerResponse.html(page.html).pipe(
-            HttpServerResponse.setHeaders({ ...securityHeaders, "content-security-policy": page.contentSecurityPolicy })
-          )
-        }
-        const target = new URL(result.returnTo ?? frontendUrl.toString())
-        target.searchParams.set("platform", path.platform)
-        target.searchParams.set("status", status)
-        if (reason !== null) target.searchParams.set("reason", reason)
-        return HttpServerResponse.redirect(target.toString(), { status: 302, headers: securityHeaders })
-      }))
+        yield* registry.definition(path.platform)
+        const { code, error, state } = urlParams
+        // Without a readable state there is no flow to answer for; with one, a malformed
+        // request still ends that flow (the state is burnt), as invalid_request.
+        const wellFormedRest = wellFormed(code, LIMITS.code) && wellFormed(error, LIMITS.error)
+        if (!wellFormed(state, LIMITS.state) || !wellFormedRest && state === undefined) return answer(path.platform, null)
+        const params = wellFormedRest ? { state, code, error } : { state, error: "invalid_request" }
+        return answer(path.platform, yield* integrations.completeCallback(path.platform, params))
+      }).pipe(
+        // Answered here rather than by the framework, so that it carries the callback's headers too.
+        Effect.catchTag("UnknownPlatform", (e) =>
+          Effect.succeed(HttpServerResponse.unsafeJson({ _tag: e._tag, platform: e.platform, known: e.known }, { status: 404 }))
+        )
+      ))
   }))

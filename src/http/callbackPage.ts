@@ -13,6 +13,13 @@ export const jsonForScript = (value: unknown): string =>
     .replace(/\u2028/g, "\\u2028")
     .replace(/\u2029/g, "\\u2029")
 
+/** Sent with every answer of the callback: its URL held a code and a state. */
+export const callbackSecurityHeaders = {
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+  "x-content-type-options": "nosniff"
+} as const
+
 export interface CallbackMessage {
   readonly type: "oauth-integrations:callback"
   readonly platform: string

@@ -1,6 +1,6 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { Integrations } from "../integrations/Integrations.js"
 import { StatusCache } from "./StatusCache.js"
 import { Api, Caller, Forbidden } from "./Api.js"
@@ -47,7 +47,8 @@ export const ConnectionsLive = HttpApiBuilder.group(Api, "connections", (handler
             token_type: token.tokenType,
             expires_at: token.expiresAt === null ? null : token.expiresAt.toISOString(),
             scope: token.scope,
-            account_id: token.accountId
+            account_id: token.accountId,
+            refresh_error: Option.getOrNull(token.refreshError)
           }
         }))
       .handle("disconnect", ({ path }) =>

@@ -21,7 +21,7 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
           providers: list.map((p) => ({
             platform: p.key,
             configured: p.configured,
-            state: !p.configured ? "not_configured" as const : p.health === null ? "not_built" as const : p.health.state,
+            state: p.state !== "configured" ? p.state : p.health?.state ?? "closed",
             health: p.health === null ? null : breakerHealthJson(p.health)
           }))
         })))

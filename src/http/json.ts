@@ -11,6 +11,8 @@ export const breakerHealthJson = (h: BreakerHealth) => ({
   opened_count: h.openedCount,
   last_failure_at: iso(h.lastFailureAt),
   last_failure_kind: h.lastFailureKind,
+  last_error_at: iso(h.lastErrorAt),
+  last_error_kind: h.lastErrorKind,
   retry_after_ms: h.retryAfterMs
 })
 

@@ -1,33 +1,49 @@
+import type { IncomingMessage } from "node:http"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { Cause, Duration, Effect, Either, Exit, Metric, Option, Schema } from "effect"
+import { CircuitOpen, RateLimited } from "../domain/errors.js"
 import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
+import { callbackSecurityHeaders } from "./callbackPage.js"
 
 export const MAX_BODY_BYTES = 64 * 1024
 
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+const CONNECTION_TAILS = new Set(["authorize", "refresh", "token"])
+const PLAIN_ROUTES = new Set(["/v1/platforms", "/health", "/health/providers", "/metrics", "/docs", "/openapi.json"])
+
 /**
- * The route template of a path, for metric labels: ids become placeholders and anything
- * unknown is "other", so a caller cannot grow the number of series.
+ * The route template of a path, for metric labels: only the API's own routes, with ids as
+ * placeholders and platforms kept when they are known; anything else is "other", so no
+ * caller can add a series.
  */
 export const routeOf = (path: string, platforms: ReadonlySet<string>): string => {
-  const parts = path.split("?")[0]?.split("/").filter((p) => p.length > 0) ?? []
-  const platform = (p: string | undefined) => (p !== undefined && platforms.has(p) ? p : "{platform}")
-  if (parts[0] === "v1" && parts[1] === "users" && parts.length >= 4) {
-    const rest = parts.slice(3)
-    if (rest[0] === "connections" && rest.length >= 2) return ["/v1/users/{user_id}/connections", platform(rest[1]), ...rest.slice(2)].join("/")
-    return ["/v1/users/{user_id}", ...rest].join("/")
+  const parts = (path.split("?")[0] ?? "").split("/").filter((p) => p.length > 0)
+  const platform = (p: string) => (platforms.has(p) ? p : "{platform}")
+  if (parts[0] === "v1" && parts[1] === "users" && parts.length >= 4 && parts.length <= 6) {
+    const [section, key, tail] = parts.slice(3)
+    const user = "/v1/users/{user_id}"
+    if (section === "connections" && key === undefined) return `${user}/connections`
+    if (section === "connections" && key !== undefined && tail === undefined) return `${user}/connections/${platform(key)}`
+    if (section === "connections" && key !== undefined && tail !== undefined && CONNECTION_TAILS.has(tail)) {
+      return `${user}/connections/${platform(key)}/${tail}`
+    }
+    if (section === "onboarding" && key === "step-5" && tail === undefined) return `${user}/onboarding/step-5`
+    if (section === "events" && key === undefined) return `${user}/events`
+    return "other"
   }
-  if (parts[0] === "oauth" && parts[2] === "callback" && parts.length === 3) return `/oauth/${platform(parts[1])}/callback`
-  const known = ["/v1/platforms", "/health", "/health/providers", "/metrics", "/docs", "/openapi.json"]
+  if (parts[0] === "oauth" && parts[2] === "callback" && parts.length === 3 && parts[1] !== undefined) return `/oauth/${platform(parts[1])}/callback`
   const plain = `/${parts.join("/")}`
-  return known.includes(plain) ? plain : "other"
+  return PLAIN_ROUTES.has(plain) ? plain : "other"
 }
 
-/** Tagged metrics are made once per (method, route, status), not per request. */
+/** Tagged metrics are made once per (method, route, status), a bounded set, not per request. */
 const memo = <A>(make: (key: string) => A) => {
   const made = new Map<string, A>()
   return (key: string) => {
@@ -45,7 +61,6 @@ const memo = <A>(make: (key: string) => A) => {
  * A log line names the route template, never the URL: a callback's query holds a code and a state.
  */
 export const observeRequests = (platforms: ReadonlySet<string>) => {
-  const routes = memo((path: string) => routeOf(path, platforms))
   const counters = memo((key: string) => {
     const [method = "", route = "", status = ""] = key.split(" ")
     return withTags(httpRequests, { method, route, status })
@@ -57,7 +72,8 @@ export const observeRequests = (platforms: ReadonlySet<string>) => {
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const route = routes(request.url.split("?")[0] ?? "")
+      const route = routeOf(request.url, platforms)
+      const method = METHODS.has(request.method) ? request.method : "other"
       const start = yield* Effect.clockWith((c) => c.currentTimeNanos)
       return yield* app.pipe(
         Effect.onExit((exit) =>
@@ -65,11 +81,11 @@ export const observeRequests = (platforms: ReadonlySet<string>) => {
             const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
             const seconds = Duration.toSeconds(Duration.nanos(end - start))
             const status = Exit.isSuccess(exit) ? exit.value.status : 500
-            yield* Metric.increment(counters(`${request.method} ${route} ${status}`))
-            yield* Metric.update(timers(`${request.method} ${route}`), seconds)
+            yield* Metric.increment(counters(`${method} ${route} ${status}`))
+            yield* Metric.update(timers(`${method} ${route}`), seconds)
             if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
               yield* Effect.logError("request failed", exit.cause).pipe(
-                Effect.annotateLogs({ method: request.method, route, status, duration_ms: Math.round(seconds * 1000) })
+                Effect.annotateLogs({ method, route, status, duration_ms: Math.round(seconds * 1000) })
               )
             }
           })
@@ -78,37 +94,145 @@ export const observeRequests = (platforms: ReadonlySet<string>) => {
     })
 }
 
+const problem = (status: number, tag: string, message: string, headers: Record<string, string> = {}) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status, headers })
+
+const unreadable = (message: string) =>
+  HttpServerResponse.unsafeJson({ _tag: "BadRequest", field: "body", message }, { status: 400 })
+
+// The unread rest of the body is not worth reading: the connection closes after the answer.
+const tooLarge = () => problem(413, "PayloadTooLarge", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: "close" })
+
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i
+
+/** The body; "too-large" once it passes `max` bytes (the rest is then left to drain, unread). */
+const readBody = (source: IncomingMessage, max: number) =>
+  Effect.async<Either.Either<string, "too-large" | "unreadable">>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const finish = (result: Either.Either<string, "too-large" | "unreadable">) => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+      resume(Effect.succeed(result))
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes <= max) chunks.push(chunk)
+      else finish(Either.left("too-large"))
+    }
+    const onEnd = () => finish(Either.right(Buffer.concat(chunks).toString("utf8")))
+    const onError = () => finish(Either.left("unreadable"))
+    source.on("data", onData)
+    source.on("end", onEnd)
+    source.on("error", onError)
+    return Effect.sync(() => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    })
+  })
+
+/** The request with its body already read: an empty body reads as the JSON object {}. */
+const withBody = (request: HttpServerRequest.HttpServerRequest, text: string): HttpServerRequest.HttpServerRequest => {
+  const json = text.trim() === ""
+    ? Effect.succeed({})
+    : Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (cause) => new HttpServerError.RequestError({ request, reason: "Decode", cause })
+    })
+  const arrayBuffer = Effect.sync(() => new TextEncoder().encode(text).buffer)
+  return new Proxy(request, {
+    get: (target, property) =>
+      property === "text"
+        ? Effect.succeed(text)
+        : property === "json"
+        ? json
+        : property === "arrayBuffer"
+        ? arrayBuffer
+        : Reflect.get(target, property, target)
+  })
+}
+
 /**
- * Request bodies over 64 KiB are refused with 413: at once when Content-Length says so,
- * and otherwise when reading passes the limit.
+ * Bodies are JSON (415 for any other content type, before anything parses them) of at most
+ * 64 KiB (413, whether Content-Length says so or a chunked body runs past it). The body is
+ * read here, without the framework's limit, which drops the connection instead of answering.
  */
 export const bodyLimit = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > MAX_BODY_BYTES) {
-      return HttpServerResponse.unsafeJson(
-        { _tag: "PayloadTooLarge", message: `Request bodies are limited to ${MAX_BODY_BYTES} bytes` },
-        { status: 413 }
-      )
+    if (!HttpMethod.hasBody(request.method)) return yield* app
+    const contentType = request.headers["content-type"]
+    if (contentType !== undefined && !JSON_MEDIA_TYPE.test(contentType.trim())) {
+      return problem(415, "UnsupportedMediaType", "Request bodies must be JSON: send Content-Type: application/json")
     }
-    return request.method === "GET" || request.method === "HEAD"
-      ? yield* app
-      : yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_BODY_BYTES))
+    if (Number(request.headers["content-length"] ?? "0") > MAX_BODY_BYTES) return tooLarge()
+    const body = yield* readBody(NodeHttpServerRequest.toIncomingMessage(request), MAX_BODY_BYTES)
+    if (Either.isLeft(body)) return body.left === "too-large" ? tooLarge() : unreadable("The request body could not be read")
+    return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, body.right))
   })
 
-const problem = (status: number, tag: string, message: string) =>
-  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status })
+/** Every answer of the OAuth callback, whatever made it, is neither cached nor referred from. */
+export const callbackHeaders = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    request.url.startsWith("/oauth/") ? Effect.map(app, HttpServerResponse.setHeaders(callbackSecurityHeaders)) : app)
+
+const MAX_ECHO = 40
+
+const shorten = (text: string) => (text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}…` : text)
+
+/** Every quoted value in a message cut to MAX_ECHO characters. */
+const clip = (text: string) => text.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) => `"${shorten(quoted.slice(1, -1))}"`)
+
+const GENERATED = /^Expected (.*), actual (.*)$/s
 
 /**
- * What the framework would answer with an empty body, answered with a typed one: an
- * unreadable body (400), one past the limit (413), an unknown route (404). Declared
- * errors pass through; a defect is a bug: logged, and answered 500 without its details.
+ * A decode failure as {_tag: "BadRequest", field, message}: the first field at fault, in a
+ * short message, with at most MAX_ECHO characters of what the caller sent (never the schema).
+ */
+export const badRequestBody = (error: HttpApiDecodeError) => {
+  const first = error.issues[0]
+  if (first === undefined || first.path.length === 0) {
+    return { _tag: "BadRequest", field: "body", message: "The body must be a JSON object" }
+  }
+  const field = first.path.map(String).join(".")
+  if (first._tag === "Missing") return { _tag: "BadRequest", field, message: `${field} is required` }
+  // A union reports one issue per member: "Expected "a", actual x", "Expected "b", actual x".
+  const generated = error.issues
+    .filter((issue) => issue.path.map(String).join(".") === field)
+    .map((issue) => GENERATED.exec(issue.message))
+  // An optional field also reports "Expected undefined": true, and no help.
+  const expected = generated.map((m) => m?.[1] ?? "").filter((e) => e !== "undefined")
+  const message = generated.every((m) => m !== null)
+    ? `${field} must be ${expected.join(" or ").slice(0, 100)}; got ${shorten(clip(generated[0]?.[2] ?? ""))}`
+    : clip(first.message.split("\n")[0] ?? "").slice(0, 160)
+  return { _tag: "BadRequest", field, message }
+}
+
+const encodeRetryable = Schema.encodeUnknown(Schema.Union(CircuitOpen, RateLimited))
+
+/** 503s that say when to come back: Retry-After in whole seconds, rounded up. */
+const retryLater = (error: CircuitOpen | RateLimited) =>
+  Effect.map(Effect.orDie(encodeRetryable(error)), (body) =>
+    HttpServerResponse.unsafeJson(body, {
+      status: 503,
+      headers: error.retryAfterMs === undefined ? {} : { "retry-after": String(Math.max(0, Math.ceil(error.retryAfterMs / 1000))) }
+    }))
+
+/**
+ * What the framework would answer with an empty body or its schema dump, answered with a
+ * typed one: an unreadable body or a decode failure (400), an unknown route (404), a 503
+ * that should carry Retry-After. Other declared errors pass through; a defect is a bug:
+ * logged, and answered 500 without its details.
  */
 export const errorResponses = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   app.pipe(
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+      const declared = Option.getOrUndefined(Cause.failureOption(cause))
+      if (declared instanceof HttpApiDecodeError) return Effect.succeed(HttpServerResponse.unsafeJson(badRequestBody(declared), { status: 400 }))
+      if (declared instanceof CircuitOpen || declared instanceof RateLimited) return retryLater(declared)
       // The framework may carry these as defects beside the response it prepared.
       const failure = Option.getOrUndefined(Cause.find(cause, (reason) => {
         const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
@@ -117,15 +241,11 @@ export const errorResponses = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Defaul
           : Option.none()
       }))
       if (failure instanceof HttpServerError.RequestError) {
-        return Effect.succeed(
-          failure.reason === "Decode" && String(failure.cause).includes("maxBytes exceeded")
-            ? problem(413, "PayloadTooLarge", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`)
-            : problem(400, "BadRequest", "The request body could not be read: send valid JSON")
-        )
+        return Effect.succeed(unreadable("The request body could not be read: send valid JSON"))
       }
       if (failure instanceof HttpServerError.RouteNotFound) return Effect.succeed(problem(404, "NotFound", "No such route"))
       // Declared errors are encoded by the API with their status.
-      if (Option.isSome(Cause.failureOption(cause))) return Effect.failCause(cause)
+      if (declared !== undefined) return Effect.failCause(cause)
       return Effect.logError("unexpected failure while serving a request", cause).pipe(
         Effect.as(problem(500, "InternalError", "Internal error"))
       )

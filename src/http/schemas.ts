@@ -24,6 +24,8 @@ export const BreakerHealthJson = Schema.Struct({
   opened_count: Schema.Number,
   last_failure_at: Timestamp,
   last_failure_kind: Schema.NullOr(Schema.String),
+  last_error_at: Timestamp,
+  last_error_kind: Schema.NullOr(Schema.String),
   retry_after_ms: Schema.NullOr(Schema.Number)
 })
 
@@ -91,7 +93,10 @@ export const TokenResponseJson = Schema.Struct({
   token_type: Schema.NullOr(Schema.String),
   expires_at: Timestamp,
   scope: Schema.NullOr(Schema.String),
-  account_id: Schema.String
+  account_id: Schema.String,
+  refresh_error: Schema.NullOr(Schema.String).annotations({
+    description: "Set when a refresh was due but failed transiently: the stored token, still valid, is returned (the error's tag)"
+  })
 })
 
 export const DisconnectResponse = Schema.Struct({
@@ -100,11 +105,17 @@ export const DisconnectResponse = Schema.Struct({
   revoked: Schema.Boolean
 })
 
+/**
+ * Lenient on purpose: whatever the platform (or someone else) sends, the browser is answered
+ * with a redirect or the popup page; a repeated or over-long value makes it invalid_request.
+ * Other parameters (scope, iss, error_description...) are ignored.
+ */
+const CallbackParam = Schema.Union(Schema.String, Schema.Array(Schema.String))
+
 export const CallbackQuery = Schema.Struct({
-  state: Schema.optional(Schema.String.pipe(Schema.maxLength(512))),
-  code: Schema.optional(Schema.String.pipe(Schema.maxLength(4096))),
-  error: Schema.optional(Schema.String.pipe(Schema.maxLength(256))),
-  error_description: Schema.optional(Schema.String.pipe(Schema.maxLength(2048)))
+  state: Schema.optional(CallbackParam),
+  code: Schema.optional(CallbackParam),
+  error: Schema.optional(CallbackParam)
 })
 
 export const StepFiveResponse = Schema.Union(
@@ -146,7 +157,7 @@ export const ProvidersHealthResponse = Schema.Struct({
   providers: Schema.Array(Schema.Struct({
     platform: Schema.String,
     configured: Schema.Boolean,
-    state: Schema.Literal("closed", "open", "half_open", "not_built", "not_configured"),
+    state: Schema.Literal("closed", "open", "half_open", "not_configured", "misconfigured"),
     health: Schema.NullOr(BreakerHealthJson)
   }))
 })

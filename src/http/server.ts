@@ -1,6 +1,7 @@
 import { createServer } from "node:http"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -15,7 +16,7 @@ import { CallbackLive } from "./callback.js"
 import { ConnectionsLive } from "./connections.js"
 import { EventsLive } from "./events.js"
 import { HealthLive } from "./health.js"
-import { bodyLimit, errorResponses, observeRequests } from "./middleware.js"
+import { bodyLimit, callbackHeaders, errorResponses, observeRequests } from "./middleware.js"
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
 
@@ -33,7 +34,7 @@ export const ApiLive = Layer.mergeAll(
   HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
   MetricsRoute,
   // Inside the app, so that the responses they make are the ones sent.
-  HttpApiBuilder.middleware((app) => bodyLimit(errorResponses(app)))
+  HttpApiBuilder.middleware((app) => callbackHeaders(bodyLimit(errorResponses(app))))
 ).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(Api).pipe(
@@ -48,7 +49,10 @@ export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
     HttpApiBuilder.serve(observeRequests(new Set(registry.keys))).pipe(
       HttpServer.withLogAddress,
-      Layer.provide(ApiLive)
+      Layer.provide(ApiLive),
+      // find-my-way's default refuses path parameters over 100 characters as unknown routes;
+      // user ids may have 200, and a longer one should be a 400 naming user_id.
+      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 1024 }))
     ))
 )
 

@@ -1,10 +1,14 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Context, Effect, Layer, Ref, Schedule, Schema, Stream } from "effect"
+import { type Chunk, Context, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
+import Pg from "pg"
 
 export type ChangeListener = (change: { readonly userId: string; readonly platform: string } | "all") => Effect.Effect<void>
 
 export interface StatusChangesService {
-  /** Tells this process's listeners at once, and other processes through PostgreSQL NOTIFY. */
+  /**
+   * Tells this process's listeners at once, and queues the change for other processes:
+   * a background fiber sends what has queued in batched NOTIFYs, so bulk writers stay cheap.
+   */
   readonly publish: (userId: string, platform: string) => Effect.Effect<void>
   readonly subscribe: (listener: ChangeListener) => Effect.Effect<void>
 }
@@ -20,12 +24,97 @@ export class StatusChanges extends Context.Tag("Integrations/StatusChanges")<Sta
 
 export const CHANNEL = "oauth_status_changes"
 
-const Payload = Schema.parseJson(Schema.Struct({ u: Schema.String, p: Schema.String }))
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+export const MAX_PAYLOAD_BYTES = 7900
+
+/** Changes taken from the queue per round; the rest wait for the next. */
+const MAX_BATCH = 5000
+
+type Pair = readonly [userId: string, platform: string]
+
+/** `[[user, platform], ...]`; `{u, p}` is what processes before batching sent (rolling upgrades). */
+const Payload = Schema.parseJson(Schema.Union(
+  Schema.Array(Schema.Tuple(Schema.String, Schema.String)),
+  Schema.Struct({ u: Schema.String, p: Schema.String })
+))
+
+/** The pairs, without repeats, in JSON arrays of at most MAX_PAYLOAD_BYTES. */
+export const payloads = (pairs: Iterable<Pair>): ReadonlyArray<string> => {
+  const seen = new Set<string>()
+  const out: Array<string> = []
+  let current: Array<string> = []
+  let bytes = 2
+  for (const pair of pairs) {
+    const item = JSON.stringify(pair)
+    if (seen.has(item)) continue
+    seen.add(item)
+    const size = Buffer.byteLength(item, "utf8") + 1
+    // One pair too large to ever fit is not sendable; identifiers are far shorter than this.
+    if (size + 2 > MAX_PAYLOAD_BYTES) continue
+    if (bytes + size > MAX_PAYLOAD_BYTES) {
+      out.push(`[${current.join(",")}]`)
+      current = []
+      bytes = 2
+    }
+    current.push(item)
+    bytes += size
+  }
+  if (current.length > 0) out.push(`[${current.join(",")}]`)
+  return out
+}
+
+class ListenLost extends Schema.TaggedError<ListenLost>()("ListenLost", { message: Schema.String }) {}
+
+/**
+ * LISTEN on a connection of its own, outside the pool: the pool's listen client ignores
+ * errors and keeps a dead connection, which would stop notifications for good. Here a
+ * connection that errors or ends fails the stream, and the caller listens again.
+ */
+const listen = (config: PgClient.PgClientConfig, onListening: Effect.Effect<void>) =>
+  Stream.asyncPush<string, ListenLost>((emit) =>
+    Effect.gen(function*() {
+      const client = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const client = new Pg.Client({
+              connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
+              host: config.host,
+              port: config.port,
+              database: config.database,
+              user: config.username,
+              password: config.password === undefined ? undefined : Redacted.value(config.password),
+              ssl: config.ssl,
+              application_name: "oauth-integrations-listen",
+              connectionTimeoutMillis: 10_000,
+              keepAlive: true,
+              keepAliveInitialDelayMillis: 10_000
+            })
+            // An error before the listeners below are attached must not crash the process.
+            client.on("error", () => {})
+            await client.connect()
+            return client
+          },
+          catch: () => new ListenLost({ message: "cannot connect" })
+        }),
+        (client) => Effect.promise(() => client.end().catch(() => undefined)).pipe(Effect.timeoutOption("1 second"))
+      )
+      client.on("error", () => emit.fail(new ListenLost({ message: "connection error" })))
+      client.on("end", () => emit.fail(new ListenLost({ message: "connection ended" })))
+      client.on("notification", (message) => {
+        if (message.channel === CHANNEL && message.payload !== undefined) emit.single(message.payload)
+      })
+      yield* Effect.tryPromise({
+        try: () => client.query(`LISTEN ${Pg.escapeIdentifier(CHANNEL)}`),
+        catch: () => new ListenLost({ message: "LISTEN failed" })
+      })
+      yield* onListening
+    }), { bufferSize: "unbounded" })
 
 /**
  * NOTIFY is sent with `select pg_notify(...)` (the client's notify helper binds a parameter
- * that NOTIFY refuses). The LISTEN connection is re-established when it drops; since
- * notifications may have been missed meanwhile, listeners are then told to drop everything.
+ * that NOTIFY refuses), one statement per batch of changes. When the LISTEN connection
+ * drops, listeners are told to drop everything at once and again once listening resumes,
+ * since notifications sent meanwhile were missed.
  */
 export const StatusChangesLive = Layer.scoped(
   StatusChanges,
@@ -35,34 +124,41 @@ export const StatusChangesLive = Layer.scoped(
     const tell = (change: Parameters<ChangeListener>[0]) =>
       Effect.flatMap(Ref.get(listeners), (all) => Effect.forEach(all, (l) => l(change), { discard: true }))
 
-    const remote = sql.listen(CHANNEL).pipe(
-      Stream.mapEffect((payload) =>
-        Schema.decode(Payload)(payload).pipe(
-          Effect.flatMap(({ p, u }) => tell({ userId: u, platform: p })),
-          Effect.catchTag("ParseError", () => Effect.logWarning("ignored a malformed status notification"))
-        )),
-      Stream.runDrain
-    )
-    yield* Effect.gen(function*() {
-      yield* tell("all")
-      yield* remote
-    }).pipe(
-      Effect.tapErrorCause(() => Effect.logWarning("status notifications lost; listening again")),
+    const received = (payload: string) =>
+      Schema.decode(Payload)(payload).pipe(
+        Effect.flatMap((decoded) => {
+          const pairs: ReadonlyArray<Pair> = "u" in decoded ? [[decoded.u, decoded.p]] : decoded
+          return Effect.forEach(pairs, ([userId, platform]) => tell({ userId, platform }), { discard: true })
+        }),
+        Effect.catchTag("ParseError", () => Effect.logWarning("ignored a malformed status notification"))
+      )
+
+    yield* listen(sql.config, tell("all")).pipe(
+      Stream.runForEach(received),
+      Effect.tapErrorCause(() =>
+        Effect.logWarning("status notifications lost; listening again").pipe(Effect.zipRight(tell("all")))),
       Effect.retry(Schedule.spaced("1 second")),
       Effect.forkScoped
     )
 
+    const pending = yield* Queue.unbounded<Pair>()
+    const send = (pairs: Chunk.Chunk<Pair>) =>
+      Effect.forEach(payloads(pairs), (payload) =>
+        sql`select pg_notify(${CHANNEL}, ${payload})`.pipe(
+          Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message))
+        ), { discard: true })
+    // Whatever queued while a batch was being sent goes in the next one: one change alone
+    // leaves at once, a burst costs a few statements.
+    const sender = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(Queue.takeBetween(pending, 1, MAX_BATCH)), send)
+    ).pipe(Effect.forever)
+    // Registered before the sender starts, so it runs after the sender stops: nothing queued is lost.
+    yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(pending), send))
+    yield* Effect.forkScoped(sender)
+
     return {
       subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]),
-      publish: (userId, platform) =>
-        tell({ userId, platform }).pipe(
-          Effect.zipRight(
-            sql`select pg_notify(${CHANNEL}, ${JSON.stringify({ u: userId, p: platform })})`.pipe(
-              Effect.catchAll((e) => Effect.logWarning("could not notify other processes of a status change", e.message))
-            )
-          ),
-          Effect.asVoid
-        )
+      publish: (userId, platform) => tell({ userId, platform }).pipe(Effect.zipRight(Queue.offer(pending, [userId, platform])), Effect.asVoid)
     }
   })
 )

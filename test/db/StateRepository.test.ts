@@ -60,11 +60,34 @@ describe("StateRepository", () => {
         expect(again.reason).toBe("replayed")
       }))
 
-    it.effect("refuses a state it never issued", () =>
+    it.effect("refuses a state it never issued, knowing nothing of its flow", () =>
       Effect.gen(function*() {
         const repo = yield* StateRepository
         const unknown = yield* failureTagged(repo.consume(randomBytes(32), at(0)), "InvalidState")
         expect(unknown.reason).toBe("unknown")
+        expect(unknown.mode).toBeUndefined()
+        expect(unknown.returnTo).toBeUndefined()
+      }))
+
+    it.effect("a replayed state is refused with the mode and return_to its flow began with", () =>
+      Effect.gen(function*() {
+        const repo = yield* StateRepository
+        const state = newState({ mode: "popup", returnTo: "https://app.example.com/popup-opener" })
+        yield* repo.create(state, at(0))
+        yield* repo.consume(state.stateHash, at(1))
+        const replay = yield* failureTagged(repo.consume(state.stateHash, at(2)), "InvalidState")
+        expect(replay).toMatchObject({ reason: "replayed", mode: "popup", returnTo: "https://app.example.com/popup-opener" })
+      }))
+
+    it.effect("an expired state is refused with the mode and return_to its flow began with, and again when replayed", () =>
+      Effect.gen(function*() {
+        const repo = yield* StateRepository
+        const state = newState({ mode: "popup", returnTo: null })
+        yield* repo.create(state, at(0))
+        const expired = yield* failureTagged(repo.consume(state.stateHash, at(601)), "StateExpired")
+        expect(expired).toMatchObject({ mode: "popup", returnTo: null })
+        const again = yield* failureTagged(repo.consume(state.stateHash, at(602)), "InvalidState")
+        expect(again).toMatchObject({ reason: "replayed", mode: "popup", returnTo: null })
       }))
 
     it.effect("purges expired states and keeps live ones", () =>

@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { AuthUrlPayloadJson, TokenResponseJson } from "../../src/http/schemas.js"
 import { type Instance, startInstance, TOKEN_KEY } from "../support/app.js"
 import { testPool } from "../support/database.js"
 import { call, connect, json, post } from "../support/flow.js"
@@ -13,15 +14,27 @@ const sqlOn = (databaseUrl: string) => <A, E>(effect: Effect.Effect<A, E, SqlCli
 /** Authorize and let the fake consent, without calling the service's callback. */
 const consent = (instance: Instance, user: string, platform: string, body: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
-    const payload = yield* json(yield* post(instance, `/v1/users/${user}/connections/${platform}/authorize`, body))
-    const answer = yield* Effect.promise(() => fetch(String(payload.auth_url), { redirect: "manual" }))
+    const payload = yield* json(yield* post(instance, `/v1/users/${user}/connections/${platform}/authorize`, body), AuthUrlPayloadJson)
+    const answer = yield* Effect.promise(() => fetch(payload.auth_url, { redirect: "manual" }))
     return { payload, query: new URL(answer.headers.get("location") ?? "").searchParams }
   })
 
 const landing = (response: Response) => new URL(response.headers.get("location") ?? "")
 
-const callback = (instance: Instance, platform: string, query: URLSearchParams | Record<string, string>) =>
+const callback = (instance: Instance, platform: string, query: URLSearchParams | Record<string, string> | Array<[string, string]>) =>
   call(instance, `/oauth/${platform}/callback?${new URLSearchParams(query).toString()}`, { key: null })
+
+/** What every callback answer carries, whatever made it. */
+const expectCallbackHeaders = (response: Response) => {
+  expect(response.headers.get("referrer-policy")).toBe("no-referrer")
+  expect(response.headers.get("cache-control")).toBe("no-store")
+}
+
+/** The popup page's message, read back from its script. */
+const popupMessage = (html: string): unknown => {
+  const found = /var m=(\{.*?\});var o=/.exec(html)
+  return found?.[1] === undefined ? null : JSON.parse(found[1])
+}
 
 const connectionCount = (databaseUrl: string, user: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`select count(*)::int as n from oauth_connections where user_id = ${user}`).pipe(
@@ -154,36 +167,164 @@ describe("callback", () => {
         const { instance } = yield* Harness
         const response = yield* callback(instance, "myspace", { code: "x", state: "y" })
         expect(response.status).toBe(404)
+        expectCallbackHeaders(response)
         expect(yield* json(response)).toEqual({ _tag: "UnknownPlatform", platform: "myspace", known: ["gsc", "bing", "wordpress", "wix"] })
       }))
 
-    it.scoped("no token, code, verifier, secret or state reaches a log line during full flows", () =>
+    it.effect("a platform key that is not one: 400, with the callback's headers", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const response = yield* callback(instance, "GSC!", { code: "x", state: "y" })
+        expect(response.status).toBe(400)
+        expectCallbackHeaders(response)
+        expect((yield* json(response))._tag).toBe("BadRequest")
+      }))
+
+    it.effect("an over-long or repeated state: back to FRONTEND_URL with invalid_request, nothing echoed", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const long = `s${"x".repeat(600)}`
+        for (const query of [
+          [["state", long], ["code", "abc"]],
+          [["state", "first-state"], ["state", "second-state"], ["code", "abc"]]
+        ] satisfies Array<Array<[string, string]>>) {
+          const response = yield* callback(instance, "gsc", query)
+          expect(response.status).toBe(302)
+          expectCallbackHeaders(response)
+          const url = landing(response)
+          expect(url.origin).toBe(FRONTEND)
+          expect(Object.fromEntries(url.searchParams)).toEqual({ platform: "gsc", status: "error", reason: "invalid_request" })
+          expect(response.headers.get("location")).not.toMatch(/xxxx|first-state|second-state|abc/)
+        }
+      }))
+
+    it.effect("an over-long or repeated code with a good state: the flow ends as invalid_request, in its own mode, and the state is burnt", () =>
+      Effect.gen(function*() {
+        const { instance, databaseUrl } = yield* Harness
+        for (const [user, tamper] of [
+          ["cb-long-code", (q: URLSearchParams) => q.set("code", "c".repeat(5000))],
+          ["cb-two-codes", (q: URLSearchParams) => q.append("code", "another-code")],
+          ["cb-two-errors", (q: URLSearchParams) => { q.append("error", "access_denied"); q.append("error", "server_error") }]
+        ] as const) {
+          const { query } = yield* consent(instance, user, "bing", { mode: "popup" })
+          tamper(query)
+          const response = yield* callback(instance, "bing", query)
+          expect(response.status, user).toBe(200)
+          expectCallbackHeaders(response)
+          const html = yield* Effect.promise(() => response.text())
+          expect(popupMessage(html), user).toMatchObject({ platform: "bing", status: "error", reason: "invalid_request" })
+          expect(html).not.toMatch(/ccccc|another-code/)
+          expect(yield* connectionCount(databaseUrl, user)).toBe(0)
+          query.delete("code")
+          query.delete("error")
+          const replay = yield* callback(instance, "bing", query)
+          expect(popupMessage(yield* Effect.promise(() => replay.text()))).toMatchObject({ reason: "state_replayed" })
+        }
+      }))
+
+    it.effect("parameters the platform adds (scope, iss, a long error_description) are ignored", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const { query } = yield* consent(instance, "cb-extra", "gsc")
+        query.set("scope", "https://www.googleapis.com/auth/webmasters.readonly")
+        query.set("iss", "https://accounts.google.com")
+        query.set("authuser", "0")
+        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("connected")
+        const denied = yield* consent(instance, "cb-extra-denied", "bing")
+        denied.query.set("error", "access_denied")
+        denied.query.set("error_description", "d".repeat(5000))
+        denied.query.delete("code")
+        expect(landing(yield* callback(instance, "bing", denied.query)).searchParams.get("reason")).toBe("access_denied")
+      }))
+
+    it.effect("popup mode: a replayed state answers with the popup page, not a redirect", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const { query } = yield* consent(instance, "cb-popup-replay", "gsc", { mode: "popup" })
+        expect((yield* callback(instance, "gsc", query)).status).toBe(200)
+        const again = yield* callback(instance, "gsc", query)
+        expect(again.status).toBe(200)
+        expectCallbackHeaders(again)
+        expect(popupMessage(yield* Effect.promise(() => again.text()))).toEqual({
+          type: "oauth-integrations:callback",
+          platform: "gsc",
+          status: "error",
+          reason: "state_replayed"
+        })
+      }))
+
+    it.effect("popup mode: an expired state answers with the popup page", () =>
+      Effect.gen(function*() {
+        const { instance, databaseUrl } = yield* Harness
+        const { query } = yield* consent(instance, "cb-popup-expired", "gsc", { mode: "popup" })
+        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`update oauth_states set expires_at = now() - interval '1 second' where user_id = 'cb-popup-expired'`).pipe(sqlOn(databaseUrl))
+        const response = yield* callback(instance, "gsc", query)
+        expect(response.status).toBe(200)
+        expect(popupMessage(yield* Effect.promise(() => response.text()))).toMatchObject({ status: "error", reason: "state_expired" })
+      }))
+
+    it.effect("redirect mode: a replayed or expired state returns to the flow's return_to", () =>
+      Effect.gen(function*() {
+        const { instance, databaseUrl } = yield* Harness
+        const { query } = yield* consent(instance, "cb-return-replay", "gsc", { return_to: `${FRONTEND}/settings/integrations` })
+        yield* callback(instance, "gsc", query)
+        const replayed = landing(yield* callback(instance, "gsc", query))
+        expect(replayed.pathname).toBe("/settings/integrations")
+        expect(replayed.searchParams.get("reason")).toBe("state_replayed")
+        const late = yield* consent(instance, "cb-return-expired", "gsc", { return_to: `${FRONTEND}/later` })
+        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`update oauth_states set expires_at = now() - interval '1 second' where user_id = 'cb-return-expired'`).pipe(sqlOn(databaseUrl))
+        const expired = landing(yield* callback(instance, "gsc", late.query))
+        expect(expired.pathname).toBe("/later")
+        expect(expired.searchParams.get("reason")).toBe("state_expired")
+      }))
+
+    it.scoped("no token, code, verifier, secret or state reaches a log line, in full flows and on error paths", () =>
       Effect.gen(function*() {
         const { databaseUrl, env, fakes } = yield* Harness
         const logs: Array<string> = []
         const instance = yield* startInstance({ databaseUrl, env, settings: { frontendUrl: new URL(FRONTEND) }, logs })
-        const secrets: Array<string> = []
+        const seen: Array<string> = []
         for (const platform of ["gsc", "bing", "wordpress", "wix"] as const) {
-          const { payload, redirect } = yield* connect(instance, `logs-${platform}`, platform)
-          secrets.push(String(payload.state), redirect.searchParams.get("code") ?? "")
-          const token = yield* json(yield* call(instance, `/v1/users/logs-${platform}/connections/${platform}/token`, { key: TOKEN_KEY }))
-          secrets.push(String(token.access_token))
+          const { payload } = yield* connect(instance, `logs-${platform}`, platform)
+          seen.push(payload.state)
+          const token = yield* json(yield* call(instance, `/v1/users/logs-${platform}/connections/${platform}/token`, { key: TOKEN_KEY }), TokenResponseJson)
+          seen.push(token.access_token)
           yield* post(instance, `/v1/users/logs-${platform}/connections/${platform}/refresh`)
           yield* call(instance, `/v1/users/logs-${platform}/connections/${platform}`, { method: "DELETE" })
-          const verifier = fakes[platform].requestsTo("token").map((r) => r.body["code_verifier"] ?? r.body["codeVerifier"])
-          secrets.push(...verifier.filter((v): v is string => typeof v === "string"))
-          secrets.push(...fakes[platform].liveTokens())
-          if (fakes[platform].clientSecret !== null) secrets.push(fakes[platform].clientSecret ?? "")
         }
+        // Error paths: a rejected code, a platform failing or answering garbage at the
+        // exchange, invalid_grant on refresh, a state nobody could have issued.
+        for (const [user, behaviour] of [["logs-rejected", "invalid_grant"], ["logs-500", "server_error"], ["logs-garbled", "malformed"]] as const) {
+          const { payload, query } = yield* consent(instance, user, "gsc")
+          seen.push(payload.state)
+          fakes.gsc.setBehaviour("token", behaviour, { times: 1 })
+          expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status"), behaviour).toBe("error")
+        }
+        yield* connect(instance, "logs-dead", "gsc")
+        fakes.gsc.setBehaviour("token", "invalid_grant", { times: 1 })
+        expect((yield* post(instance, "/v1/users/logs-dead/connections/gsc/refresh")).status).toBe(409)
+        const oversized = `forged-${"s".repeat(700)}`
+        seen.push(oversized)
+        yield* callback(instance, "gsc", { state: oversized, code: "forged-code-0123456789" })
+        seen.push("forged-code-0123456789")
+
+        const secrets = [...seen]
         for (const platform of ["gsc", "bing", "wordpress", "wix"] as const) {
-          for (const r of fakes[platform].requestsTo("token")) {
-            for (const field of ["refresh_token", "refreshToken", "code"]) {
+          const fake = fakes[platform]
+          secrets.push(...fake.issuedTokens())
+          if (fake.clientSecret !== null) secrets.push(fake.clientSecret)
+          for (const r of fake.requestsTo("authorize")) secrets.push(...[r.query["state"], r.query["code_challenge"]].filter((v) => v !== undefined))
+          for (const r of fake.requestsTo("token")) {
+            for (const field of ["code", "code_verifier", "codeVerifier", "refresh_token", "refreshToken", "client_secret"]) {
               const value = r.body[field]
               if (typeof value === "string") secrets.push(value)
             }
           }
         }
-        expect(logs.length).toBeGreaterThan(10)
+        expect(fakes.gsc.issuedTokens().length).toBeGreaterThan(2)
+        expect(logs.some((line) => line.includes("callback refused"))).toBe(true)
         const text = logs.join("\n")
         const leaked = secrets.filter((s) => s.length >= 8 && text.includes(s))
         expect(leaked).toEqual([])

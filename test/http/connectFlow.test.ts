@@ -1,12 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { ConnectionStatusJson, DisconnectResponse, TokenResponseJson } from "../../src/http/schemas.js"
 import { TOKEN_KEY } from "../support/app.js"
 import { testPool } from "../support/database.js"
 import { call, connect, json, post } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
-import { Redacted } from "effect"
 
 const rawTokens = (databaseUrl: string, userId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -47,32 +47,32 @@ describe("connect flow over HTTP", () => {
           expect(fake.liveTokens().length).toBeGreaterThan(0)
           for (const token of fake.liveTokens()) expect(stored.includes(Buffer.from(token))).toBe(false)
 
-          const status = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`))
+          const status = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`), ConnectionStatusJson)
           expect(status.connected).toBe(true)
           expect(status.status).toBe("connected")
 
           const token = yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY })
           expect(token.status).toBe(200)
-          const tokenBody = yield* json(token)
+          const tokenBody = yield* json(token, TokenResponseJson)
           expect(fake.isLiveAccessToken(tokenBody.access_token)).toBe(true)
 
           const refreshed = yield* post(instance, `/v1/users/${user}/connections/${platform}/refresh`)
           expect(refreshed.status).toBe(200)
-          expect((yield* json(refreshed)).connected).toBe(true)
-          const afterRefresh = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY }))
+          expect((yield* json(refreshed, ConnectionStatusJson)).connected).toBe(true)
+          const afterRefresh = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY }), TokenResponseJson)
           expect(fake.isLiveAccessToken(afterRefresh.access_token)).toBe(true)
           if (platform !== "wordpress") expect(afterRefresh.access_token).not.toBe(tokenBody.access_token)
 
           const gone = yield* call(instance, `/v1/users/${user}/connections/${platform}`, { method: "DELETE" })
           expect(gone.status).toBe(200)
-          const goneBody = yield* json(gone)
+          const goneBody = yield* json(gone, DisconnectResponse)
           expect(goneBody.disconnected).toBe(1)
           expect(goneBody.revoked).toBe(platform === "gsc")
           if (platform === "gsc") {
             expect(fake.requestsTo("revoke")).toHaveLength(1)
             expect(fake.isLiveAccessToken(afterRefresh.access_token)).toBe(false)
           }
-          const after = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`))
+          const after = yield* json(yield* call(instance, `/v1/users/${user}/connections/${platform}`), ConnectionStatusJson)
           expect(after.connected).toBe(false)
           expect(after.status).toBe("disconnected")
         }))

@@ -1,7 +1,25 @@
-import { Effect } from "effect"
+import { request as httpRequest } from "node:http"
+import { Effect, type ParseResult, Schema } from "effect"
+import { AuthUrlPayloadJson } from "../../src/http/schemas.js"
 import type { Instance } from "./app.js"
 
-export const json = (response: Response): Effect.Effect<any> => Effect.promise(() => response.json())
+/** A JSON object answer, fields unchecked: enough to assert on `_tag`, `message` and the like. */
+export type JsonObject = Readonly<Record<string, unknown>>
+
+const AnyObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * The response's JSON, decoded with `schema` (one of the API's response schemas, so the test
+ * reads typed fields), or as a plain object without one. Anything else fails the test.
+ */
+export function json(response: Response): Effect.Effect<JsonObject>
+export function json<A, I>(response: Response, schema: Schema.Schema<A, I>): Effect.Effect<A>
+export function json<A, I>(response: Response, schema?: Schema.Schema<A, I>): Effect.Effect<A | JsonObject> {
+  const decode: (body: unknown) => Effect.Effect<A | JsonObject, ParseResult.ParseError> = schema === undefined
+    ? Schema.decodeUnknown(AnyObject)
+    : Schema.decodeUnknown(schema)
+  return Effect.promise((): Promise<unknown> => response.json()).pipe(Effect.flatMap(decode), Effect.orDie)
+}
 
 export const call = (instance: Instance, path: string, init?: Parameters<Instance["request"]>[1]) =>
   Effect.promise(() => instance.request(path, init))
@@ -16,9 +34,11 @@ export const post = (instance: Instance, path: string, body: unknown = {}, key?:
 export const connect = (instance: Instance, userId: string, platform: string, body: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
     const authorize = yield* post(instance, `/v1/users/${userId}/connections/${platform}/authorize`, body)
-    const payload = yield* json(authorize)
-    if (authorize.status !== 200) return yield* Effect.dieMessage(`authorize answered ${authorize.status}: ${JSON.stringify(payload)}`)
-    const consent = yield* Effect.promise(() => fetch(String(payload.auth_url), { redirect: "manual" }))
+    if (authorize.status !== 200) {
+      return yield* Effect.dieMessage(`authorize answered ${authorize.status}: ${yield* Effect.promise(() => authorize.text())}`)
+    }
+    const payload = yield* json(authorize, AuthUrlPayloadJson)
+    const consent = yield* Effect.promise(() => fetch(payload.auth_url, { redirect: "manual" }))
     const location = consent.headers.get("location")
     if (consent.status !== 302 || location === null) {
       return yield* Effect.dieMessage(`the platform answered ${consent.status}: ${yield* Effect.promise(() => consent.text())}`)
@@ -26,4 +46,40 @@ export const connect = (instance: Instance, userId: string, platform: string, bo
     const back = new URL(location)
     const callback = yield* call(instance, `/oauth/${platform}/callback${back.search}`, { key: null })
     return { payload, redirect: back, callback }
+  })
+
+export interface RawResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  readonly body: string
+}
+
+/**
+ * One request with node:http, as written: header values are not trimmed (fetch trims them),
+ * and `chunks` are sent with Transfer-Encoding: chunked unless a Content-Length is given.
+ * A dropped connection fails the test.
+ */
+export const rawRequest = (instance: Instance, options: {
+  readonly method?: string
+  readonly path: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly chunks?: ReadonlyArray<string | Buffer>
+}) =>
+  Effect.async<RawResponse>((resume) => {
+    const url = new URL(instance.baseUrl)
+    const request = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      method: options.method ?? "GET",
+      path: options.path,
+      headers: options.headers ?? {}
+    }, (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () =>
+        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") })))
+    })
+    request.on("error", (error) => resume(Effect.dieMessage(`the request failed: ${error.message}`)))
+    for (const chunk of options.chunks ?? []) request.write(chunk)
+    request.end()
   })

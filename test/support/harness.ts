@@ -1,11 +1,10 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Redacted, type Scope } from "effect"
 import type { Settings } from "../../src/config/AppConfig.js"
 import { migrate } from "../../src/db/migrations.js"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { type Instance, startInstance } from "./app.js"
 import { freshDatabase, testPool } from "./database.js"
 import { fakeBing, fakeGsc, fakeWix, fakeWordpress, type FakeOAuthPlatform, type FakeOptions } from "./platforms/index.js"
-import { Redacted } from "effect"
 
 export const FRONTEND = "http://app.test"
 export const redirectUri = (key: string) => `${FRONTEND}/oauth/${key}/callback`
@@ -23,7 +22,7 @@ export interface HarnessShape {
   readonly env: Readonly<Record<string, string>>
   readonly instance: Instance
   /** Another instance on the same database (its own pool, cache and breakers). */
-  readonly startAnother: (settings?: Partial<Settings>) => Effect.Effect<Instance, never, import("effect").Scope.Scope>
+  readonly startAnother: (settings?: Partial<Settings>) => Effect.Effect<Instance, never, Scope.Scope>
 }
 
 export class Harness extends Context.Tag("test/Harness")<Harness, HarnessShape>() {}

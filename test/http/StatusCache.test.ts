@@ -1,0 +1,184 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Ref, TestClock } from "effect"
+import { StatusCache } from "../../src/http/StatusCache.js"
+import { Integrations } from "../../src/integrations/Integrations.js"
+import { type ChangeListener, StatusChanges } from "../../src/integrations/StatusChanges.js"
+import type { PlatformStatus } from "../../src/integrations/status.js"
+import { withTags } from "../../src/observability/labels.js"
+import { statusCacheRequests } from "../../src/observability/metrics.js"
+import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import { testConfig } from "../support/config.js"
+
+const TTL = Duration.minutes(5)
+
+const platformStatus = (platform: string, connected: boolean, expiresAt: Date | null = null): PlatformStatus => ({
+  platform,
+  displayName: platform,
+  configured: true,
+  connected,
+  status: connected ? "connected" : "not_connected",
+  accounts: connected
+    ? [{
+      accountId: "",
+      connected: true,
+      status: "active",
+      expiresAt,
+      scope: null,
+      connectedAt: new Date(0),
+      lastRefreshedAt: null,
+      lastError: null,
+      providerData: {}
+    }]
+    : [],
+  details: {},
+  error: null,
+  degraded: false,
+  degradedReason: null
+})
+
+/**
+ * What the stored data says (mutable by the test), how many times it was read, and an
+ * optional gate every read waits on after it has begun.
+ */
+interface Storage {
+  readonly connected: Set<string>
+  expiresAt: Date | null
+  reads: number
+  gate: { readonly started: Deferred.Deferred<void>; readonly release: Deferred.Deferred<void> } | null
+}
+
+const read = (storage: Storage, userId: string) =>
+  Effect.gen(function*() {
+    storage.reads++
+    const answer = [platformStatus("gsc", storage.connected.has(userId), storage.expiresAt)]
+    const gate = storage.gate
+    if (gate !== null) {
+      yield* Deferred.succeed(gate.started, undefined)
+      yield* Deferred.await(gate.release)
+    }
+    return answer
+  })
+
+/** The cache over mock integrations, a registry with nothing degraded, and in-process change notifications. */
+const cacheOver = (storage: Storage, capacity = 100) =>
+  StatusCache.Default.pipe(Layer.provideMerge(
+    Layer.mergeAll(
+      Layer.mock(Integrations, {
+        _tag: "Integrations/Integrations",
+        statuses: (userId) => read(storage, userId),
+        status: (userId) => Effect.map(read(storage, userId), (all) => all[0] ?? platformStatus("gsc", false))
+      }),
+      Layer.mock(ProviderRegistry, { _tag: "Integrations/ProviderRegistry", keys: ["gsc"], degraded: Effect.succeed(new Map<string, string>()) }),
+      Layer.effect(
+        StatusChanges,
+        Effect.map(Ref.make<ReadonlyArray<ChangeListener>>([]), (listeners) => ({
+          subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]),
+          publish: (userId, platform) =>
+            Effect.flatMap(Ref.get(listeners), (all) => Effect.forEach(all, (l) => l({ userId, platform }), { discard: true }))
+        }))
+      ),
+      testConfig({ statusCache: { ttl: TTL, capacity } })
+    )
+  ))
+
+const storage = (): Storage => ({ connected: new Set(), expiresAt: null, reads: 0, gate: null })
+
+const connectedNow = (userId: string) =>
+  Effect.flatMap(StatusCache, (cache) => Effect.map(cache.statuses(userId), ({ statuses }) => statuses[0]?.connected))
+
+const count = (result: "hit" | "miss") => Effect.map(Metric.value(withTags(statusCacheRequests, { result })), (s) => s.count)
+
+describe("StatusCache", () => {
+  it.effect("serves an entry for STATUS_CACHE_TTL, then reads the data again", () => {
+    const data = storage()
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      yield* cache.statuses("u1")
+      yield* TestClock.adjust(Duration.subtract(TTL, Duration.millis(1)))
+      yield* cache.statuses("u1")
+      expect(data.reads).toBe(1)
+      yield* TestClock.adjust(Duration.millis(1))
+      yield* cache.statuses("u1")
+      expect(data.reads).toBe(2)
+    }).pipe(Effect.provide(cacheOver(data)))
+  })
+
+  it.effect("an entry ends when a connected account's token expires, before the TTL", () => {
+    const data = storage()
+    data.connected.add("u1")
+    data.expiresAt = new Date(60_000)
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      yield* cache.statuses("u1")
+      yield* TestClock.adjust("59 seconds")
+      yield* cache.statuses("u1")
+      expect(data.reads).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* cache.statuses("u1")
+      expect(data.reads).toBe(2)
+    }).pipe(Effect.provide(cacheOver(data)))
+  })
+
+  it.effect("a change drops the user's entries, both the list and the one platform", () => {
+    const data = storage()
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      const changes = yield* StatusChanges
+      expect(yield* connectedNow("u1")).toBe(false)
+      expect((yield* cache.status("u1", "gsc")).statuses[0]?.connected).toBe(false)
+      data.connected.add("u1")
+      yield* changes.publish("u1", "gsc")
+      expect(yield* connectedNow("u1")).toBe(true)
+      expect((yield* cache.status("u1", "gsc")).statuses[0]?.connected).toBe(true)
+    }).pipe(Effect.provide(cacheOver(data)))
+  })
+
+  it.effect("a write during a lookup: the lookup does not store what it read before the write", () => {
+    const data = storage()
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      const changes = yield* StatusChanges
+      const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
+      data.gate = gate
+      const slow = yield* Effect.fork(cache.statuses("u1"))
+      yield* Deferred.await(gate.started)
+      data.gate = null
+      data.connected.add("u1")
+      yield* changes.publish("u1", "gsc")
+      yield* Deferred.succeed(gate.release, undefined)
+      // The slow lookup answers its own request with what it read...
+      expect((yield* Fiber.join(slow)).statuses[0]?.connected).toBe(false)
+      // ...but the next request reads again and sees the write.
+      expect(yield* connectedNow("u1")).toBe(true)
+      expect(data.reads).toBe(2)
+    }).pipe(Effect.provide(cacheOver(data)))
+  })
+
+  it.effect("counts a miss for a read and a hit for an answer from the cache", () => {
+    const data = storage()
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      const [hits, misses] = [yield* count("hit"), yield* count("miss")]
+      yield* cache.statuses("metrics-user")
+      yield* cache.statuses("metrics-user")
+      yield* cache.statuses("metrics-user")
+      yield* cache.status("metrics-user", "gsc")
+      expect((yield* count("miss")) - misses).toBe(2)
+      expect((yield* count("hit")) - hits).toBe(2)
+    }).pipe(Effect.provide(cacheOver(data)))
+  })
+
+  it.effect("holds at most STATUS_CACHE_CAPACITY entries, evicting the oldest", () => {
+    const data = storage()
+    return Effect.gen(function*() {
+      const cache = yield* StatusCache
+      for (const user of ["u1", "u2", "u3"]) yield* cache.statuses(user)
+      yield* cache.statuses("u4")
+      expect(data.reads).toBe(4)
+      for (const user of ["u2", "u3", "u4"]) yield* cache.statuses(user)
+      expect(data.reads).toBe(4)
+      yield* cache.statuses("u1")
+      expect(data.reads).toBe(5)
+    }).pipe(Effect.provide(cacheOver(data, 3)))
+  })
+})

@@ -1,15 +1,16 @@
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { connectionContext, type Sealed, TokenCipher } from "../crypto/TokenCipher.js"
 import {
   Connection,
   type ConnectionIdentity,
-  type ConnectionStatus,
   type IssuedTokens,
   type TokenSet
 } from "../domain/Connection.js"
 import { ConnectionUnreadable, type DatabaseUnavailable } from "../domain/errors.js"
 import { orUnavailable } from "./Database.js"
+import { insertEventsForChanged, type OutcomeEvent } from "./EventRepository.js"
 
 export interface NewConnection extends ConnectionIdentity {
   readonly tokens: IssuedTokens
@@ -17,7 +18,21 @@ export interface NewConnection extends ConnectionIdentity {
 }
 
 /** The outcome of a refresh to store; a refresh token only when the platform rotated it. */
-export interface RefreshedTokens extends IssuedTokens {}
+export interface RefreshedTokens extends IssuedTokens {
+  /** The refresh token that was presented, re-sealed when the row's key is not the current one. */
+  readonly previousRefreshToken: Option.Option<Redacted.Redacted<string>>
+}
+
+/**
+ * How an outcome is written: only while `owner` holds the row's lease and the row is active
+ * (a connection disconnected, revoked or taken over meanwhile is left alone), together with
+ * its events, in one statement.
+ */
+export interface Outcome {
+  readonly owner: string
+  readonly events: ReadonlyArray<OutcomeEvent>
+  readonly now: Date
+}
 
 const decodeConnections = Schema.decodeUnknown(Schema.Array(Connection))
 const TokenRow = Schema.Struct({
@@ -114,35 +129,36 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         })
       ).pipe(orUnavailable)
 
-    const refreshed = (connection: Connection, tokens: RefreshedTokens, access: Sealed, refresh: Uint8Array | null | "keep", now: Date) =>
-      exactlyOne(sql`
-        update oauth_connections set
-          access_token = ${access.bytes}, key_id = ${access.keyId},
-          refresh_token = ${refresh === "keep" ? sql`refresh_token` : sql`${refresh}`},
-          token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
-          expires_at = ${tokens.expiresAt}, status = 'active', refresh_failures = 0, last_refresh_error = null,
-          last_refreshed_at = ${now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
-          lease_until = null, lease_owner = null, updated_at = ${now}
-        where id = ${connection.id}
-        returning ${select}`)
+    /** An UPDATE of the row (returning *) under the outcome's lease, and its events, in one statement. */
+    const writeOutcome = (id: string, changes: Fragment, outcome: Outcome) =>
+      one(sql`with changed as (
+          update oauth_connections set ${changes}, lease_until = null, lease_owner = null, updated_at = ${outcome.now}
+          where id = ${id} and status = 'active' and lease_owner = ${outcome.owner}
+          returning *
+        ), logged as (${insertEventsForChanged(sql, outcome.events, outcome.now)})
+        select ${select} from changed`).pipe(orUnavailable)
 
     /**
-     * Stores a refresh's outcome and releases the lease, atomically: one statement when the
-     * refresh token was rotated, or kept under the same key; a transaction that re-seals the
-     * kept refresh token when the current key differs from the row's.
+     * Stores a refresh's result and releases the lease, in one statement. The refresh token
+     * stored is the rotated one; else the kept one, as it is when sealed under the current
+     * key, otherwise the presented one re-sealed (one key id per row). None when the row was
+     * disconnected or revoked meanwhile, or is no longer ours.
      */
-    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, now: Date) =>
+    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) =>
       Effect.gen(function*() {
         const access = yield* seal(connection, "access_token", tokens.accessToken)
-        if (Option.isSome(tokens.refreshToken)) {
-          const rotated = yield* seal(connection, "refresh_token", tokens.refreshToken.value)
-          return yield* refreshed(connection, tokens, access, rotated.bytes, now)
-        }
-        if (connection.keyId === access.keyId) return yield* refreshed(connection, tokens, access, "keep", now)
-        return yield* sql.withTransaction(
-          Effect.flatMap(refreshTokenToKeep(connection, Option.none()), (kept) => refreshed(connection, tokens, access, kept, now))
-        )
-      }).pipe(orUnavailable)
+        const sameKey = connection.keyId === access.keyId
+        const toSeal = Option.isSome(tokens.refreshToken) || sameKey ? tokens.refreshToken : tokens.previousRefreshToken
+        const refresh = Option.isSome(toSeal)
+          ? sql`${(yield* seal(connection, "refresh_token", toSeal.value)).bytes}`
+          // Never keep a ciphertext beside a key id that cannot open it.
+          : sameKey ? sql`refresh_token` : sql`null`
+        return yield* writeOutcome(connection.id, sql`
+          access_token = ${access.bytes}, key_id = ${access.keyId}, refresh_token = ${refresh},
+          token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
+          expires_at = ${tokens.expiresAt}, refresh_failures = 0, last_refresh_error = null,
+          last_refreshed_at = ${outcome.now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null`, outcome)
+      })
 
     /** Decrypts ciphertexts read with the row (the monitor's claim returns them). */
     const openTokens = (connection: Connection, row: SealedTokens | undefined): Effect.Effect<TokenSet, ConnectionUnreadable> =>
@@ -188,11 +204,9 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       findByUserAndPlatform: (userId: string, platform: string) =>
         many(sql`select ${select} from oauth_connections where user_id = ${userId} and platform = ${platform}
           order by account_id`).pipe(orUnavailable),
-      /** Sets the status (releasing any lease); a terminal status also drops the scheduled retry. */
-      setStatus: (id: string, status: ConnectionStatus, now: Date, lastError: string | null = null) =>
-        one(sql`update oauth_connections set status = ${status}, last_refresh_error = coalesce(${lastError}, last_refresh_error),
-          next_attempt_at = case when ${status} = 'active' then next_attempt_at else null end,
-          lease_until = null, lease_owner = null, updated_at = ${now} where id = ${id} returning ${select}`).pipe(orUnavailable),
+      /** A connection that cannot be used any more: needs_reauth (the grant is dead) or revoked. */
+      markDead: (id: string, status: "needs_reauth" | "revoked", reason: string, outcome: Outcome) =>
+        writeOutcome(id, sql`status = ${status}, last_refresh_error = ${reason}, next_attempt_at = null`, outcome),
 
       /**
        * Takes the refresh lease when it is free or expired: the single-flight guard shared
@@ -207,21 +221,33 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         sql`update oauth_connections set lease_until = null, lease_owner = null
           where id = ${id} and lease_owner = ${owner}`.pipe(Effect.asVoid, orUnavailable),
 
-      /** A failed refresh: counts it, schedules the next attempt, releases the lease. */
+      /** Releases, in one statement, the leases `owner` still holds among `ids`. */
+      releaseLeases: (ids: ReadonlyArray<string>, owner: string) =>
+        ids.length === 0
+          ? Effect.void
+          : sql`update oauth_connections set lease_until = null, lease_owner = null
+              where id = any(${ids}::uuid[]) and lease_owner = ${owner}`.pipe(Effect.asVoid, orUnavailable),
+
+      /** A failed refresh or validation: counts it and schedules the next attempt. */
       recordRefreshFailure: (
         id: string,
-        failure: { readonly error: string; readonly invalidGrant: boolean; readonly nextAttemptAt: Date | null },
-        now: Date
+        failure: { readonly error: string; readonly invalidGrant: boolean; readonly nextAttemptAt: Date },
+        outcome: Outcome
       ) =>
-        one(sql`update oauth_connections set refresh_failures = refresh_failures + 1, last_refresh_error = ${failure.error},
+        writeOutcome(id, sql`refresh_failures = refresh_failures + 1, last_refresh_error = ${failure.error},
           invalid_grant_streak = case when ${failure.invalidGrant} then invalid_grant_streak + 1 else 0 end,
-          next_attempt_at = ${failure.nextAttemptAt}, lease_until = null, lease_owner = null, updated_at = ${now}
-          where id = ${id} returning ${select}`).pipe(orUnavailable),
+          next_attempt_at = ${failure.nextAttemptAt}`, outcome),
+
+      markValidated: (id: string, outcome: Outcome) =>
+        writeOutcome(id, sql`last_validated_at = ${outcome.now}, refresh_failures = 0, last_refresh_error = null,
+          next_attempt_at = null, invalid_grant_streak = 0`, outcome),
 
       /**
        * The monitor's claim, one statement: active connections with a refresh token that
        * expire before `horizon`, not waiting for a retry, not leased — locked with SKIP LOCKED
-       * so concurrent monitors take disjoint rows, and leased to `owner`.
+       * so concurrent monitors take disjoint rows, and leased to `owner`. A row `owner` held
+       * is not taken again by it even once that lease has run out: each pass (one owner)
+       * attempts a row at most once.
        */
       claimDueRefreshes: (owner: string, now: Date, horizon: Date, leaseUntil: Date, limit: number) =>
         sql`with due as (
@@ -229,6 +255,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
             where status = 'active' and expires_at < ${horizon} and refresh_token is not null
               and (next_attempt_at is null or next_attempt_at <= ${now})
               and (lease_until is null or lease_until <= ${now})
+              and lease_owner is distinct from ${owner}
             order by expires_at
             limit ${limit}
             for update skip locked
@@ -245,6 +272,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
               and (last_validated_at is null or last_validated_at < ${validatedBefore})
               and (next_attempt_at is null or next_attempt_at <= ${now})
               and (lease_until is null or lease_until <= ${now})
+              and lease_owner is distinct from ${owner}
             limit ${limit}
             for update skip locked
           )
@@ -253,9 +281,9 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
           returning ${selectClaimed}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`.pipe(claimed, orUnavailable),
 
       /**
-       * Marks, in one statement, connections that cannot be refreshed and expire before
-       * `horizon` as warned, returning those newly marked: one expiring_soon event each,
-       * whatever the number of monitors.
+       * Marks connections that cannot be refreshed and expire before `horizon` as warned and
+       * writes their expiring_soon events, in one statement, returning those newly marked:
+       * one event each, whatever the number of monitors.
        */
       claimExpiryWarnings: (now: Date, horizon: Date, limit: number) =>
         many(sql`with due as (
@@ -264,15 +292,20 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
               and expiry_warned_at is null
             limit ${limit}
             for update skip locked
+          ), changed as (
+            update oauth_connections c set expiry_warned_at = ${now}
+            from due where c.id = due.id
+            returning c.*
+          ), logged as (${
+          insertEventsForChanged(
+            sql,
+            [{ kind: "expiring_soon", detail: { reason: "no_refresh_token" } }],
+            now,
+            sql`jsonb_build_object('expires_at', to_char(changed.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`
           )
-          update oauth_connections c set expiry_warned_at = ${now}
-          from due where c.id = due.id
-          returning ${selectClaimed}`).pipe(orUnavailable),
+        })
+          select ${select} from changed`).pipe(orUnavailable),
 
-      markValidated: (id: string, now: Date) =>
-        sql`update oauth_connections set last_validated_at = ${now}, refresh_failures = 0, last_refresh_error = null,
-          next_attempt_at = null, lease_until = null, lease_owner = null, updated_at = ${now}
-          where id = ${id}`.pipe(Effect.asVoid, orUnavailable),
       /** Forgets the tokens of every account of the platform; the rows stay for the audit trail. */
       disconnect: (userId: string, platform: string, now: Date) =>
         many(sql`update oauth_connections set status = 'disconnected', access_token = null, refresh_token = null,

@@ -1,7 +1,14 @@
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
 import { Effect, Schema } from "effect"
 import { ConnectionEvent, type EventKind } from "../domain/Connection.js"
 import { orUnavailable } from "./Database.js"
+
+/** An event about a connection, written with the change that causes it. Never a token, code, verifier or secret. */
+export interface OutcomeEvent {
+  readonly kind: EventKind
+  readonly detail: Record<string, unknown>
+}
 
 export interface NewEvent {
   readonly connectionId: string | null
@@ -21,6 +28,23 @@ export interface EventPage {
 /** int8 arrives from node-postgres as a string. */
 const EventRow = Schema.Struct({ ...ConnectionEvent.fields, id: Schema.NumberFromString })
 const decodeEvents = Schema.decodeUnknown(Schema.Array(EventRow))
+
+/**
+ * The insert of `events` for every row of the CTE `changed` (id, user_id, platform, ...), to
+ * be put in the statement that makes the change, so that a change and its events are
+ * written together or not at all (a warning lost between two statements is never sent).
+ * `rowDetail`, a jsonb expression over `changed`, is merged into each event's detail.
+ */
+export const insertEventsForChanged = (
+  sql: SqlClient.SqlClient,
+  events: ReadonlyArray<OutcomeEvent>,
+  now: Date,
+  rowDetail?: Fragment
+) =>
+  sql`insert into oauth_events (connection_id, user_id, platform, kind, detail, at)
+    select changed.id, changed.user_id, changed.platform, e.kind,
+      ${rowDetail === undefined ? sql`e.detail` : sql`e.detail || ${rowDetail}`}, ${now}
+    from changed cross join jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(kind text, detail jsonb)`
 
 export class EventRepository extends Effect.Service<EventRepository>()("Integrations/EventRepository", {
   effect: Effect.gen(function*() {

@@ -1,36 +1,59 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, Exit, Metric, Option, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { type Claimed, ConnectionRepository, type SealedTokens } from "../db/ConnectionRepository.js"
-import { EventRepository } from "../db/EventRepository.js"
+import { type Claimed, ConnectionRepository, type Outcome, type SealedTokens } from "../db/ConnectionRepository.js"
+import type { OutcomeEvent } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
-import { NotConnected, RefreshInProgress } from "../domain/errors.js"
+import { type DatabaseUnavailable, NotConnected, ProviderUnavailable, RateLimited, RefreshInProgress } from "../domain/errors.js"
 import { withTags } from "../observability/labels.js"
 import { refreshes } from "../observability/metrics.js"
+import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
+import { StatusChanges } from "./StatusChanges.js"
 
 /** After a transient failure the next attempt waits 1 min, doubling per failure, at most 1 h. */
 export const nextAttemptDelay = (failures: number): Duration.Duration =>
   Duration.min(Duration.times(Duration.minutes(1), 2 ** Math.min(failures, 10)), Duration.hours(1))
 
+/**
+ * A claimed row whose lease has less time left than the platform's longest operation: calling
+ * the platform now could outlive the lease and race whoever takes the row next, so it is left
+ * for a later claim.
+ */
+export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly platform: string }> {}
+
 const LEASE_POLL = Duration.millis(100)
+
+/** A store that failed because the database blinked is tried again, briefly (about 1.5 s in all). */
+const STORE_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
 
 /**
  * Refreshes one connection at a time across every process: a lease on the row is taken
  * before the platform is called (no transaction is held open across the call) and released
- * when the outcome is stored. A caller that finds the lease taken waits for it, then uses
- * the holder's result instead of refreshing again — with rotating refresh tokens a second
- * refresh would present a used token.
+ * by the statement that stores the outcome. A caller that finds the lease taken waits for
+ * it, then uses the holder's result instead of refreshing again — with rotating refresh
+ * tokens a second refresh would present a used token. Every stored outcome is announced
+ * through StatusChanges, so cached statuses follow at once, here and in other processes.
  */
 export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresher", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const registry = yield* ProviderRegistry
     const connections = yield* ConnectionRepository
-    const events = yield* EventRepository
+    const changes = yield* StatusChanges
     const app = yield* AppConfig
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+    const scope = yield* Effect.scope
 
-    const count = (platform: string, outcome: "success" | "failure", reason: string) =>
+    /**
+     * Runs `effect` to its end even when the caller is interrupted meanwhile (the
+     * interruption waits for it), while its own timeouts still work. It runs in a fiber of
+     * this service's scope, not a child of the caller (an interrupted fiber interrupts its
+     * children at once); the platform's budget bounds the wait.
+     */
+    const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
+
+    const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
       Metric.increment(withTags(refreshes, { platform, outcome, reason }))
 
     /** Waits until no live lease is held on the row, then gives the row as it is. */
@@ -50,21 +73,15 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       )
 
     /**
-     * Work on a row whose lease `owner` holds. A stored outcome releases the lease in the
-     * same statement; any other end (a failure, an interruption) releases it here.
-     */
-    const held = <A, E, R>(row: Connection, owner: string, work: (row: Connection) => Effect.Effect<A, E, R>) =>
-      work(row).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(connections.releaseLease(row.id, owner))))
-
-    /**
      * Holds the lease of `connection` while `work` runs with the row as it is under the
      * lease. When someone else holds it, waits, and returns their result if `done` says the
-     * row no longer needs the work.
+     * row no longer needs the work. A stored outcome releases the lease in its statement;
+     * any other end (a failure, an interruption) releases it here.
      */
     const underLease = <A extends Connection, E, R>(
       connection: Connection,
       done: (row: Connection) => boolean,
-      work: (row: Connection) => Effect.Effect<A, E, R>
+      work: (row: Connection, owner: string) => Effect.Effect<A, E, R>
     ) =>
       Effect.gen(function*() {
         const owner = randomUUID()
@@ -76,7 +93,9 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
               yield* connections.releaseLease(connection.id, owner)
               return leased.value
             }
-            return yield* held(leased.value, owner, work)
+            return yield* work(leased.value, owner).pipe(
+              Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(connections.releaseLease(connection.id, owner)))
+            )
           }
           const after = yield* awaitLease(connection.id, connection.platform)
           if (done(after)) return after
@@ -84,111 +103,166 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         return yield* new RefreshInProgress({ platform: connection.platform })
       })
 
-    const recordFailure = (row: Connection, error: { readonly _tag: string }, invalidGrant: boolean) =>
+    /**
+     * Writes an outcome (retrying briefly if the database blinked) and announces it. None
+     * from the write means the row changed hands meanwhile: it was disconnected or revoked
+     * (NotConnected), or another process holds it now (RefreshInProgress).
+     */
+    const store = (row: Connection, write: Effect.Effect<Option.Option<Connection>, DatabaseUnavailable>) =>
       Effect.gen(function*() {
-        const t = yield* now
-        const nextAttemptAt = new Date(t.getTime() + Duration.toMillis(nextAttemptDelay(row.refreshFailures)))
-        yield* connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt }, t)
-        yield* events.append({
-          connectionId: row.id,
-          userId: row.userId,
-          platform: row.platform,
-          kind: "refresh_failed",
-          detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttemptAt.toISOString() }
-        }, t)
+        const written = yield* Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
+        if (Option.isSome(written)) {
+          yield* changes.publish(row.userId, row.platform)
+          return written.value
+        }
+        const current = yield* connections.findById(row.id)
+        if (Option.isSome(current) && current.value.status === "active") return yield* new RefreshInProgress({ platform: row.platform })
+        return yield* new NotConnected({ platform: row.platform, status: Option.match(current, { onNone: () => "disconnected", onSome: (c) => c.status }) })
       })
 
-    const markDead = (row: Connection, status: "needs_reauth" | "revoked", reason: string) =>
+    const outcome = (owner: string, t: Date, events: ReadonlyArray<OutcomeEvent>): Outcome => ({ owner, events, now: t })
+
+    const recovered = (row: Connection): ReadonlyArray<OutcomeEvent> =>
+      row.refreshFailures > 0 ? [{ kind: "recovered", detail: { after_failures: row.refreshFailures } }] : []
+
+    /** A failure: counted, next attempt after the backoff, or later when the platform's Retry-After asked for longer. */
+    const recordFailure = (row: Connection, owner: string, error: { readonly _tag: string }, invalidGrant: boolean) =>
       Effect.gen(function*() {
         const t = yield* now
-        const updated = yield* connections.setStatus(row.id, status, t, reason)
-        yield* events.append({ connectionId: row.id, userId: row.userId, platform: row.platform, kind: status, detail: { reason } }, t)
-        yield* Effect.logWarning(`connection ${status}`).pipe(Effect.annotateLogs({ platform: row.platform, reason }))
-        return Option.getOrElse(updated, () => row)
-      })
-
-    const tokensOf = (row: Connection, sealed: SealedTokens | undefined) =>
-      sealed === undefined ? connections.tokens(row) : connections.openTokens(row, sealed)
-
-    /** One refresh under the lease; every outcome is stored before it is returned. */
-    const refreshLeased = (row: Connection, sealed?: SealedTokens) =>
-      Effect.gen(function*() {
-        if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
-        const provider = yield* registry.get(row.platform)
-        const tokens = yield* tokensOf(row, sealed).pipe(
-          Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? markDead(row, "needs_reauth", "unreadable") : Effect.void)
+        const asked = error instanceof RateLimited ? error.retryAfterMs ?? 0 : 0
+        const delay = Math.max(Duration.toMillis(nextAttemptDelay(row.refreshFailures)), asked)
+        const nextAttemptAt = new Date(t.getTime() + delay)
+        return yield* store(
+          row,
+          connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt }, outcome(owner, t, [{
+            kind: "refresh_failed",
+            detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttemptAt.toISOString() }
+          }]))
         )
-        if (Option.isNone(tokens.refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
+      })
 
-        const result = yield* Effect.either(provider.refresh(tokens.refreshToken.value))
+    const markDead = (row: Connection, owner: string, status: "needs_reauth" | "revoked", reason: string) =>
+      Effect.gen(function*() {
+        const t = yield* now
+        const updated = yield* store(row, connections.markDead(row.id, status, reason, outcome(owner, t, [{ kind: status, detail: { reason } }])))
+        yield* Effect.logWarning(`connection ${status}`).pipe(Effect.annotateLogs({ platform: row.platform, reason }))
+        return updated
+      })
+
+    const tokensOf = (row: Connection, owner: string, sealed: SealedTokens | undefined) =>
+      (sealed === undefined ? connections.tokens(row) : connections.openTokens(row, sealed)).pipe(
+        Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? Effect.ignore(markDead(row, owner, "needs_reauth", "unreadable")) : Effect.void)
+      )
+
+    /** The platform is called for a claimed row only when its lease outlasts the platform's longest operation. */
+    const ensureLeaseOutlasts = (row: Connection, provider: IntegrationProvider) =>
+      Effect.gen(function*() {
+        const t = yield* now
+        const left = row.leaseUntil === null ? 0 : row.leaseUntil.getTime() - t.getTime()
+        if (left < Duration.toMillis(provider.budget)) return yield* new LeaseTooShort({ platform: row.platform })
+      })
+
+    /**
+     * The platform's answer and its storage, run to the end even when the caller is
+     * interrupted: a platform that rotates refresh tokens has retired the old one once it
+     * answers, so an answer not stored would be a connection lost.
+     */
+    const refreshAndStore = (row: Connection, owner: string, provider: IntegrationProvider, refreshToken: Redacted.Redacted<string>) =>
+      shielded(Effect.gen(function*() {
+        const result = yield* Effect.either(provider.refresh(refreshToken))
         const t = yield* now
         if (result._tag === "Right") {
           const grant = result.right
-          const stored = yield* connections.storeRefresh(row, {
-            accessToken: grant.accessToken,
-            refreshToken: grant.refreshToken,
-            tokenType: Option.getOrNull(grant.tokenType),
-            scope: Option.getOrNull(grant.scope),
-            expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
-          }, t)
-          yield* events.append({ connectionId: row.id, userId: row.userId, platform: row.platform, kind: "refreshed", detail: { rotated: Option.isSome(grant.refreshToken) } }, t)
-          if (row.refreshFailures > 0) {
-            yield* events.append({ connectionId: row.id, userId: row.userId, platform: row.platform, kind: "recovered", detail: { after_failures: row.refreshFailures } }, t)
-          }
+          const stored = yield* store(
+            row,
+            connections.storeRefresh(row, {
+              accessToken: grant.accessToken,
+              refreshToken: grant.refreshToken,
+              previousRefreshToken: Option.some(refreshToken),
+              tokenType: Option.getOrNull(grant.tokenType),
+              scope: Option.getOrNull(grant.scope),
+              expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
+            }, outcome(owner, t, [{ kind: "refreshed", detail: { rotated: Option.isSome(grant.refreshToken) } }, ...recovered(row)]))
+          )
           yield* count(row.platform, "success", "ok")
           return stored
         }
 
         const error = result.left
-        yield* count(row.platform, "failure", error._tag)
         switch (error._tag) {
           case "CircuitOpen":
-            // The platform is known to be down: not this connection's failure.
+            // The platform is known to be down: not this connection's failure, a skip.
+            yield* count(row.platform, "skipped", error._tag)
             return yield* error
           case "InvalidGrant": {
+            yield* count(row.platform, "failure", error._tag)
             if (row.invalidGrantStreak + 1 >= provider.definition.invalidGrantTolerance) {
-              yield* markDead(row, "needs_reauth", "invalid_grant")
-            } else {
-              yield* recordFailure(row, error, true)
+              yield* markDead(row, owner, "needs_reauth", "invalid_grant")
+              return yield* error
             }
-            return yield* error
+            // Tolerated (Bing answers spurious ones): the connection stays active, so the caller is told to retry later.
+            yield* recordFailure(row, owner, error, true)
+            return yield* new ProviderUnavailable({ platform: row.platform, reason: "invalid_grant_tolerated" })
           }
           default:
-            yield* recordFailure(row, error, false)
+            yield* count(row.platform, "failure", error._tag)
+            yield* recordFailure(row, owner, error, false)
             return yield* error
         }
-      })
+      }))
 
-    /** Checks a token that does not expire against the platform (WordPress.com's /me). */
-    const validateLeased = (row: Connection, sealed?: SealedTokens) =>
+    /** What a refresh under the lease `owner` holds needs: the platform and the refresh token. */
+    const prepareRefresh = (row: Connection, owner: string, sealed?: SealedTokens) =>
       Effect.gen(function*() {
         if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
         const provider = yield* registry.get(row.platform)
-        const tokens = yield* tokensOf(row, sealed).pipe(
-          Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? markDead(row, "needs_reauth", "unreadable") : Effect.void)
-        )
-        const result = yield* Effect.either(provider.validate(tokens.accessToken))
-        const t = yield* now
-        if (result._tag === "Right") {
-          yield* connections.markValidated(row.id, t)
-          if (row.refreshFailures > 0) {
-            yield* events.append({ connectionId: row.id, userId: row.userId, platform: row.platform, kind: "recovered", detail: { after_failures: row.refreshFailures } }, t)
-          }
-          return Option.getOrElse(yield* connections.findById(row.id), () => row)
-        }
-        const error = result.left
-        if (error._tag === "InvalidGrant") {
-          yield* markDead(row, "revoked", "token_rejected")
-        } else if (error._tag !== "CircuitOpen") {
-          yield* recordFailure(row, error, false)
-        }
-        return yield* error
+        const tokens = yield* tokensOf(row, owner, sealed)
+        if (Option.isNone(tokens.refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
+        return { provider, refreshToken: tokens.refreshToken.value }
       })
 
+    const prepareValidation = (row: Connection, owner: string, sealed?: SealedTokens) =>
+      Effect.gen(function*() {
+        if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
+        const provider = yield* registry.get(row.platform)
+        const tokens = yield* tokensOf(row, owner, sealed)
+        return { provider, accessToken: tokens.accessToken }
+      })
+
+    /** Checks a token that does not expire against the platform (WordPress.com's /me); run to the end like a refresh. */
+    const validateAndStore = (row: Connection, owner: string, provider: IntegrationProvider, accessToken: Redacted.Redacted<string>) =>
+      shielded(Effect.gen(function*() {
+        const result = yield* Effect.either(provider.validate(accessToken))
+        if (result._tag === "Right") {
+          const t = yield* now
+          return yield* store(row, connections.markValidated(row.id, outcome(owner, t, recovered(row))))
+        }
+        const error = result.left
+        if (error._tag === "InvalidGrant") yield* markDead(row, owner, "revoked", "token_rejected")
+        else if (error._tag !== "CircuitOpen") yield* recordFailure(row, owner, error, false)
+        return yield* error
+      }))
+
     return {
-      /** Refreshes a row the monitor claimed (and holds the lease of), with its ciphertexts. */
-      refreshHeld: (claimed: Claimed, owner: string) => held(claimed.connection, owner, (row) => refreshLeased(row, claimed.sealed)),
-      validateHeld: (claimed: Claimed, owner: string) => held(claimed.connection, owner, (row) => validateLeased(row, claimed.sealed)),
+      /**
+       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned. A
+       * failure that stored nothing (a skip) leaves the lease held: the monitor releases its
+       * leases when its pass ends, so the row is not attempted twice in one pass.
+       */
+      refreshHeld: (claimed: Claimed, owner: string) =>
+        Effect.gen(function*() {
+          const row = claimed.connection
+          const { provider, refreshToken } = yield* prepareRefresh(row, owner, claimed.sealed)
+          yield* ensureLeaseOutlasts(row, provider)
+          return yield* refreshAndStore(row, owner, provider, refreshToken)
+        }),
+      validateHeld: (claimed: Claimed, owner: string) =>
+        Effect.gen(function*() {
+          const row = claimed.connection
+          const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
+          yield* ensureLeaseOutlasts(row, provider)
+          return yield* validateAndStore(row, owner, provider, accessToken)
+        }),
 
       /**
        * Refreshes the connection unless another process did so while we waited; with
@@ -201,7 +275,8 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
             row.status !== "active" ||
             (row.lastRefreshedAt !== null && (connection.lastRefreshedAt === null || row.lastRefreshedAt > connection.lastRefreshedAt)) ||
             (!options.force && row.expiresAt !== null && row.expiresAt.getTime() - asked.getTime() > Duration.toMillis(app.tokens.minTtl))
-          return yield* underLease(connection, refreshedSince, (row) => refreshLeased(row))
+          return yield* underLease(connection, refreshedSince, (row, owner) =>
+            Effect.flatMap(prepareRefresh(row, owner), ({ provider, refreshToken }) => refreshAndStore(row, owner, provider, refreshToken)))
         }),
 
       validate: (connection: Connection) =>
@@ -209,7 +284,8 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
           const asked = yield* now
           const validatedSince = (row: Connection) =>
             row.status !== "active" || (row.lastValidatedAt !== null && row.lastValidatedAt.getTime() >= asked.getTime())
-          return yield* underLease(connection, validatedSince, (row) => validateLeased(row))
+          return yield* underLease(connection, validatedSince, (row, owner) =>
+            Effect.flatMap(prepareValidation(row, owner), ({ provider, accessToken }) => validateAndStore(row, owner, provider, accessToken)))
         })
     } as const
   })

@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository } from "../db/ConnectionRepository.js"
-import { EventRepository } from "../db/EventRepository.js"
+import { StateRepository } from "../db/StateRepository.js"
 import type { Connection } from "../domain/Connection.js"
+import type { DatabaseUnavailable } from "../domain/errors.js"
 import { Refresher } from "../integrations/Refresher.js"
 import { withTags } from "../observability/labels.js"
 import { monitorConnections, monitorDue, monitorTickDuration, monitorTicks } from "../observability/metrics.js"
@@ -13,17 +14,34 @@ export interface TickReport {
   readonly refreshed: number
   readonly validated: number
   readonly warned: number
-  /** Not attempted: the platform's circuit breaker is open, or the connection changed meanwhile. */
+  /**
+   * Not attempted: the platform's circuit breaker is open, the claim's lease had too little
+   * time left for the platform's longest operation, or the connection changed meanwhile.
+   */
   readonly skipped: number
   readonly needsReauth: number
   /** Failures by reason (the error's tag); needs_reauth is not among them. */
   readonly failed: Readonly<Record<string, number>>
+  /** Expired authorisation requests (oauth_states) deleted. */
+  readonly purgedStates: number
   readonly durationMs: number
 }
 
 type Outcome =
   | { readonly _tag: "refreshed" | "validated" | "skipped" | "needs_reauth" }
   | { readonly _tag: "failed"; readonly reason: string }
+
+/** Errors that mean the row was not attempted: its state is unchanged and it is due again. */
+const skips = new Set(["CircuitOpen", "NotConnected", "RefreshInProgress", "LeaseTooShort"])
+
+const classify = (result: Either.Either<Connection, { readonly _tag: string }>, success: "refreshed" | "validated"): Outcome => {
+  if (Either.isRight(result)) return { _tag: success }
+  const reason = result.left._tag
+  if (skips.has(reason)) return { _tag: "skipped" }
+  // The Refresher raises these only once it has marked the connection needs_reauth or revoked.
+  if (reason === "InvalidGrant" || reason === "ConnectionUnreadable") return { _tag: "needs_reauth" }
+  return { _tag: "failed", reason }
+}
 
 const failuresOf = (report: TickReport) => Object.values(report.failed).reduce((a, b) => a + b, 0)
 
@@ -37,36 +55,26 @@ const failuresOf = (report: TickReport) => Object.values(report.failed).reduce((
 export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/TokenMonitor", {
   effect: Effect.gen(function*() {
     const connections = yield* ConnectionRepository
-    const events = yield* EventRepository
+    const states = yield* StateRepository
     const refresher = yield* Refresher
     const app = yield* AppConfig
     const settings = app.monitor
     const leaseMs = Duration.toMillis(app.tokens.leaseDuration)
 
-    const classify = (
-      result: Either.Either<Connection, { readonly _tag: string }>,
-      success: "refreshed" | "validated",
-      row: Connection
-    ): Effect.Effect<Outcome> => {
-      if (Either.isRight(result)) return Effect.succeed({ _tag: success })
-      const reason = result.left._tag
-      if (reason === "CircuitOpen" || reason === "NotConnected" || reason === "RefreshInProgress") return Effect.succeed({ _tag: "skipped" })
-      const failed: Outcome = { _tag: "failed", reason }
-      if (reason !== "InvalidGrant" && reason !== "ConnectionUnreadable") return Effect.succeed(failed)
-      // A tolerated invalid_grant (Bing) leaves the connection active: a failure, not a dead connection.
-      return connections.findById(row.id).pipe(
-        Effect.map((now): Outcome =>
-          now._tag === "Some" && (now.value.status === "needs_reauth" || now.value.status === "revoked") ? { _tag: "needs_reauth" } : failed
-        ),
-        Effect.orElseSucceed(() => failed)
-      )
-    }
-
-    const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate") =>
+    /**
+     * Rows claimed by this pass and not yet settled by a stored outcome. A row skipped keeps
+     * its lease until the pass ends (so no claim of this pass takes it again); the pass then
+     * releases them all in one statement, and the next pass finds them due.
+     */
+    const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate", held: Set<string>) =>
       Effect.forEach(rows, (claimed) => {
         const row = claimed.connection
         return Effect.either(kind === "refresh" ? refresher.refreshHeld(claimed, owner) : refresher.validateHeld(claimed, owner)).pipe(
-          Effect.flatMap((result) => classify(result, kind === "refresh" ? "refreshed" : "validated", row)),
+          Effect.map((result) => classify(result, kind === "refresh" ? "refreshed" : "validated")),
+          Effect.tap((outcome) =>
+            Effect.sync(() => {
+              if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
+            })),
           Effect.tap((outcome) =>
             Metric.increment(withTags(monitorConnections, {
               platform: row.platform,
@@ -76,43 +84,57 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         )
       }, { concurrency: settings.concurrency })
 
+    type Claim = (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, DatabaseUnavailable>
+
     /** Claims and processes batches until a claim comes back short. */
-    const drain = (claim: (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, unknown>, kind: "refresh" | "validate", owner: string) =>
+    const drain = (claim: Claim, kind: "refresh" | "validate", owner: string, held: Set<string>) =>
       Effect.gen(function*() {
         const outcomes: Array<Outcome> = []
         while (true) {
           const now = new Date(yield* Clock.currentTimeMillis)
           const rows = yield* claim(owner, now, new Date(now.getTime() + leaseMs))
-          outcomes.push(...(yield* process(rows, owner, kind)))
+          for (const r of rows) held.add(r.connection.id)
+          outcomes.push(...(yield* process(rows, owner, kind, held)))
           if (rows.length < settings.batch) return outcomes
         }
       })
 
-    const tick = Effect.gen(function*() {
+    const warn = (now: Date) =>
+      Effect.gen(function*() {
+        const warned = yield* connections.claimExpiryWarnings(now, new Date(now.getTime() + Duration.toMillis(settings.expirationWarning)), settings.batch * 10)
+        const byPlatform = new Map<string, number>()
+        for (const row of warned) byPlatform.set(row.platform, (byPlatform.get(row.platform) ?? 0) + 1)
+        for (const [platform, n] of byPlatform) {
+          yield* Metric.incrementBy(withTags(monitorConnections, { platform, outcome: "warned", reason: "" }), n)
+        }
+        return warned.length
+      })
+
+    const tick: Effect.Effect<TickReport, DatabaseUnavailable> = Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const owner = `monitor:${randomUUID()}`
       const now = new Date(started)
+      const held = new Set<string>()
 
-      const warned = yield* connections.claimExpiryWarnings(now, new Date(started + Duration.toMillis(settings.expirationWarning)), settings.batch * 10)
-      for (const row of warned) {
-        yield* events.append({
-          connectionId: row.id,
-          userId: row.userId,
-          platform: row.platform,
-          kind: "expiring_soon",
-          detail: { expires_at: row.expiresAt?.toISOString() ?? null, reason: "no_refresh_token" }
-        }, now)
-      }
-
-      const refreshes = yield* drain(
-        (o, t, lease) => connections.claimDueRefreshes(o, t, new Date(t.getTime() + Duration.toMillis(settings.refreshAhead)), lease, settings.batch),
-        "refresh",
-        owner
-      )
-      const validations = yield* drain(
-        (o, t, lease) => connections.claimDueValidations(o, t, new Date(t.getTime() - Duration.toMillis(settings.validateInterval)), lease, settings.batch),
-        "validate",
-        owner
+      const purgedStates = yield* states.purgeExpired(now)
+      const warned = yield* warn(now)
+      const [refreshes, validations] = yield* Effect.gen(function*() {
+        const refreshes = yield* drain(
+          (o, t, lease) => connections.claimDueRefreshes(o, t, new Date(t.getTime() + Duration.toMillis(settings.refreshAhead)), lease, settings.batch),
+          "refresh",
+          owner,
+          held
+        )
+        const validations = yield* drain(
+          (o, t, lease) => connections.claimDueValidations(o, t, new Date(t.getTime() - Duration.toMillis(settings.validateInterval)), lease, settings.batch),
+          "validate",
+          owner,
+          held
+        )
+        return [refreshes, validations] as const
+      }).pipe(
+        // However the pass ends; rows in flight have finished by then (a refresh runs to its end).
+        Effect.ensuring(Effect.suspend(() => Effect.ignore(connections.releaseLeases([...held], owner))))
       )
 
       const outcomes = [...refreshes, ...validations]
@@ -122,10 +144,11 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         due: outcomes.length,
         refreshed: outcomes.filter((o) => o._tag === "refreshed").length,
         validated: outcomes.filter((o) => o._tag === "validated").length,
-        warned: warned.length,
+        warned,
         skipped: outcomes.filter((o) => o._tag === "skipped").length,
         needsReauth: outcomes.filter((o) => o._tag === "needs_reauth").length,
         failed,
+        purgedStates,
         durationMs: (yield* Clock.currentTimeMillis) - started
       }
       yield* Metric.set(monitorDue, report.due)
@@ -139,6 +162,8 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         skipped: report.skipped,
         needs_reauth: report.needsReauth,
         failed: failuresOf(report),
+        failed_by_reason: report.failed,
+        purged_states: report.purgedStates,
         duration_ms: report.durationMs
       }))
       return report

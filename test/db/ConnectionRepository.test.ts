@@ -34,6 +34,29 @@ const newConnection = (overrides: Partial<NewConnection> = {}): NewConnection =>
 
 const plain = (token: Redacted.Redacted<string>) => Redacted.value(token)
 
+const OWNER = "test-owner"
+
+/** A row as stored, with its lease taken by OWNER: outcomes are written only by the lease holder. */
+const storedAndLeased = (input: NewConnection = newConnection()) =>
+  Effect.gen(function*() {
+    const repo = yield* ConnectionRepository
+    const stored = yield* repo.upsert(input, at(0))
+    return Option.getOrThrow(yield* repo.acquireLease(stored.id, OWNER, at(0), at(120)))
+  })
+
+const refreshedTokens = (access: string, rotated: string | null, previous: Option.Option<Redacted.Redacted<string>>) => ({
+  accessToken: Redacted.make(access),
+  refreshToken: rotated === null ? Option.none() : Option.some(Redacted.make(rotated)),
+  previousRefreshToken: previous,
+  tokenType: null,
+  scope: null,
+  expiresAt: at(7200)
+})
+
+const eventsOf = (connectionId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ kind: string; detail: Record<string, unknown> }>`select kind, detail from oauth_events where connection_id = ${connectionId} order by id`)
+
 describe("ConnectionRepository", () => {
   layer(TestDatabaseLive, { excludeTestServices: true })((it) => {
     it.effect("stores tokens only as ciphertext: the raw columns contain neither token", () =>
@@ -59,7 +82,8 @@ describe("ConnectionRepository", () => {
         const repo = yield* ConnectionRepository
         const first = newConnection()
         const a = yield* repo.upsert(first, at(0))
-        yield* repo.setStatus(a.id, "needs_reauth", at(10), "invalid_grant")
+        yield* repo.acquireLease(a.id, OWNER, at(5), at(120))
+        yield* repo.markDead(a.id, "needs_reauth", "invalid_grant", { owner: OWNER, events: [], now: at(10) })
         const again = {
           ...first,
           tokens: { ...first.tokens, accessToken: Redacted.make("access-second"), refreshToken: Option.none() }
@@ -80,17 +104,18 @@ describe("ConnectionRepository", () => {
     it.effect("a refresh that rotates the refresh token stores the new one with the new access token", () =>
       Effect.gen(function*() {
         const repo = yield* ConnectionRepository
-        const stored = yield* repo.upsert(newConnection(), at(0))
-        const refreshed = yield* repo.storeRefresh(stored, {
-          accessToken: Redacted.make("access-rotated"),
-          refreshToken: Option.some(Redacted.make("refresh-rotated")),
-          tokenType: "Bearer",
-          scope: null,
-          expiresAt: at(7200)
-        }, at(3000))
+        const stored = yield* storedAndLeased()
+        const refreshed = Option.getOrThrow(
+          yield* repo.storeRefresh(stored, { ...refreshedTokens("access-rotated", "refresh-rotated", Option.none()), tokenType: "Bearer" }, {
+            owner: OWNER,
+            events: [],
+            now: at(3000)
+          })
+        )
         expect(refreshed.expiresAt).toEqual(at(7200))
         expect(refreshed.lastRefreshedAt).toEqual(at(3000))
         expect(refreshed.scope).toBe(stored.scope)
+        expect(refreshed.leaseUntil).toBeNull()
         const tokens = yield* repo.tokens(refreshed)
         expect(plain(tokens.accessToken)).toBe("access-rotated")
         expect(Option.map(tokens.refreshToken, plain)).toEqual(Option.some("refresh-rotated"))
@@ -100,14 +125,10 @@ describe("ConnectionRepository", () => {
       Effect.gen(function*() {
         const repo = yield* ConnectionRepository
         const input = newConnection()
-        const stored = yield* repo.upsert(input, at(0))
-        const refreshed = yield* repo.storeRefresh(stored, {
-          accessToken: Redacted.make("access-2"),
-          refreshToken: Option.none(),
-          tokenType: null,
-          scope: null,
-          expiresAt: at(7200)
-        }, at(3000))
+        const stored = yield* storedAndLeased(input)
+        const refreshed = Option.getOrThrow(
+          yield* repo.storeRefresh(stored, refreshedTokens("access-2", null, input.tokens.refreshToken), { owner: OWNER, events: [], now: at(3000) })
+        )
         const tokens = yield* repo.tokens(refreshed)
         expect(plain(tokens.accessToken)).toBe("access-2")
         expect(Option.map(tokens.refreshToken, plain)).toEqual(Option.map(input.tokens.refreshToken, plain))
@@ -116,21 +137,17 @@ describe("ConnectionRepository", () => {
     it.effect("after key rotation, rows written under the old key are read, and a refresh re-seals the kept refresh token under the new key", () =>
       Effect.gen(function*() {
         const input = newConnection()
-        const stored = yield* Effect.flatMap(ConnectionRepository, (repo) => repo.upsert(input, at(0))).pipe(
-          Effect.provide(repositoryWith([keyA]))
-        )
+        const stored = yield* storedAndLeased(input).pipe(Effect.provide(repositoryWith([keyA])))
         yield* Effect.gen(function*() {
           const repo = yield* ConnectionRepository
           const tokens = yield* repo.tokens(stored)
           expect(plain(tokens.accessToken)).toBe(plain(input.tokens.accessToken))
-          const refreshed = yield* repo.storeRefresh(stored, {
-            accessToken: Redacted.make("access-under-b"),
-            refreshToken: Option.none(),
-            tokenType: null,
-            scope: null,
-            expiresAt: at(7200)
-          }, at(100))
-          expect(refreshed.keyId).toBe("key-b")
+          const refreshed = yield* repo.storeRefresh(stored, refreshedTokens("access-under-b", null, tokens.refreshToken), {
+            owner: OWNER,
+            events: [],
+            now: at(100)
+          })
+          expect(Option.map(refreshed, (r) => r.keyId)).toEqual(Option.some("key-b"))
         }).pipe(Effect.provide(repositoryWith([keyB, keyA])))
         const onlyB = yield* Effect.flatMap(ConnectionRepository, (repo) =>
           Effect.flatMap(repo.findById(stored.id), (row) => repo.tokens(Option.getOrThrow(row)))).pipe(
@@ -139,6 +156,87 @@ describe("ConnectionRepository", () => {
         expect(plain(onlyB.accessToken)).toBe("access-under-b")
         expect(Option.map(onlyB.refreshToken, plain)).toEqual(Option.map(input.tokens.refreshToken, plain))
       }))
+
+    it.effect("a refresh that ends after a disconnect does not bring the connection back", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const input = newConnection()
+        const stored = yield* storedAndLeased(input)
+        yield* repo.disconnect(input.userId, "gsc", at(10))
+        const late = yield* repo.storeRefresh(stored, refreshedTokens("access-late", "refresh-late", Option.none()), {
+          owner: OWNER,
+          events: [{ kind: "refreshed", detail: {} }],
+          now: at(20)
+        })
+        expect(Option.isNone(late)).toBe(true)
+        const row = Option.getOrThrow(yield* repo.findById(stored.id))
+        expect(row).toMatchObject({ status: "disconnected", hasRefreshToken: false, lastRefreshedAt: null })
+        expect(yield* eventsOf(stored.id)).toEqual([])
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
+
+    it.effect("an outcome is written only by the holder of the lease, and never over a revoked connection", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const stored = yield* storedAndLeased()
+        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200) }
+        const byStranger = yield* repo.recordRefreshFailure(stored.id, failure, { owner: "someone-else", events: [], now: at(10) })
+        expect(Option.isNone(byStranger)).toBe(true)
+        yield* repo.markDead(stored.id, "revoked", "token_rejected", { owner: OWNER, events: [], now: at(20) })
+        yield* repo.acquireLease(stored.id, OWNER, at(30), at(150))
+        const afterRevoked = yield* repo.storeRefresh(stored, refreshedTokens("access-late", null, Option.none()), { owner: OWNER, events: [], now: at(40) })
+        expect(Option.isNone(afterRevoked)).toBe(true)
+        expect(Option.map(yield* repo.findById(stored.id), (r) => [r.status, r.refreshFailures])).toEqual(Option.some(["revoked", 0]))
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
+
+    it.effect("each outcome is written with its events in one statement: an event that cannot be written undoes the change", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const sql = yield* SqlClient.SqlClient
+        const stored = yield* storedAndLeased()
+        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200) }
+        const events = [{ kind: "refresh_failed" as const, detail: { reason: "ProviderUnavailable" } }]
+        const written = yield* repo.recordRefreshFailure(stored.id, failure, { owner: OWNER, events, now: at(10) })
+        expect(Option.map(written, (r) => [r.refreshFailures, r.leaseUntil])).toEqual(Option.some([1, null]))
+        expect(yield* eventsOf(stored.id)).toEqual([{ kind: "refresh_failed", detail: { reason: "ProviderUnavailable" } }])
+
+        yield* repo.acquireLease(stored.id, OWNER, at(20), at(150))
+        yield* sql.unsafe(`create function refuse_events() returns trigger language plpgsql as $$ begin raise exception 'no events'; end $$;
+          create trigger refuse_events before insert on oauth_events for each row execute function refuse_events()`)
+        const refused = yield* Effect.either(repo.recordRefreshFailure(stored.id, failure, { owner: OWNER, events, now: at(30) }))
+        yield* sql.unsafe(`drop trigger refuse_events on oauth_events; drop function refuse_events()`)
+        expect(refused._tag).toBe("Left")
+        expect(Option.map(yield* repo.findById(stored.id), (r) => r.refreshFailures)).toEqual(Option.some(1))
+        expect(yield* eventsOf(stored.id)).toHaveLength(1)
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
+
+    it.effect("expiry warnings mark the connection and write its expiring_soon event in one statement, once", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const input = newConnection({ platform: "wix" })
+        const stored = yield* repo.upsert({ ...input, tokens: { ...input.tokens, refreshToken: Option.none(), expiresAt: at(86_400) } }, at(0))
+        const warned = yield* repo.claimExpiryWarnings(at(10), at(7 * 86_400), 1000)
+        expect(warned.map((r) => r.id)).toContain(stored.id)
+        expect(yield* repo.claimExpiryWarnings(at(20), at(7 * 86_400), 1000)).toEqual([])
+        expect(yield* eventsOf(stored.id)).toEqual([
+          { kind: "expiring_soon", detail: { reason: "no_refresh_token", expires_at: at(86_400).toISOString() } }
+        ])
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
+
+    it.effect("a pass does not claim again a row it held, even once that lease ran out; its leases are released in one statement", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const input = newConnection({ platform: "bing" })
+        const stored = yield* repo.upsert({ ...input, tokens: { ...input.tokens, expiresAt: at(-1_000_000) } }, at(0))
+        const claim = (owner: string, now: number) => repo.claimDueRefreshes(owner, at(now), at(now + 600), at(now + 1), 1000)
+        const mine = (rows: ReadonlyArray<{ readonly connection: { readonly id: string } }>) => rows.some((r) => r.connection.id === stored.id)
+        expect(mine(yield* claim("pass-1", 0))).toBe(true)
+        expect(mine(yield* claim("pass-1", 5))).toBe(false)
+        expect(mine(yield* claim("pass-2", 5))).toBe(true)
+        yield* repo.releaseLeases([stored.id], "pass-1")
+        expect(Option.map(yield* repo.findById(stored.id), (r) => r.leaseUntil)).toEqual(Option.some(at(6)))
+        yield* repo.releaseLeases([stored.id], "pass-2")
+        expect(Option.map(yield* repo.findById(stored.id), (r) => r.leaseUntil)).toEqual(Option.some(null))
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
 
     it.effect("reports a tampered row or an unknown key as an unreadable connection, not a crash", () =>
       Effect.gen(function*() {

@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Duration, Effect, Redacted } from "effect"
+import { Duration, Effect, Fiber, Redacted } from "effect"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { TokenResponseJson } from "../../src/http/schemas.js"
 import { TOKEN_KEY } from "../support/app.js"
 import { testPool } from "../support/database.js"
 import { call, connect, json, post } from "../support/flow.js"
@@ -20,6 +21,10 @@ const eventKinds = (databaseUrl: string, user: string) =>
   query<{ kind: string }>(databaseUrl, (sql) => sql`select kind from oauth_events where user_id = ${user} order by id`).pipe(
     Effect.map((rows) => rows.map((r) => r.kind))
   )
+
+const tokenOf = (user: string, platform: string) =>
+  Effect.flatMap(Harness, ({ instance }) =>
+    Effect.flatMap(call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY }), (r) => json(r, TokenResponseJson)))
 
 const refresh = (user: string, platform: string) => Effect.flatMap(Harness, ({ instance }) => post(instance, `/v1/users/${user}/connections/${platform}/refresh`))
 
@@ -45,12 +50,14 @@ describe("refresh outcomes", () => {
         expect(yield* json(token)).toEqual({ _tag: "NotConnected", platform: "gsc", status: "needs_reauth" })
       }))
 
-    it.effect("bing: one invalid_grant is transient; the third in a row means needs_reauth", () =>
+    it.effect("bing: one invalid_grant is transient (503, retry later); the third in a row means needs_reauth (409)", () =>
       Effect.gen(function*() {
         const { instance, fakes, databaseUrl } = yield* Harness
         yield* connect(instance, "rf-bing", "bing")
         fakes.bing.spuriousInvalidGrant(1)
-        expect((yield* refresh("rf-bing", "bing")).status).toBe(409)
+        const tolerated = yield* refresh("rf-bing", "bing")
+        expect(tolerated.status).toBe(503)
+        expect((yield* json(tolerated))._tag).toBe("ProviderUnavailable")
         const afterOne = yield* row(databaseUrl, "rf-bing", "bing")
         expect(afterOne).toMatchObject({ status: "active", invalidGrantStreak: 1, lastRefreshError: "InvalidGrant" })
         expect(afterOne?.nextAttemptAt).not.toBeNull()
@@ -60,10 +67,12 @@ describe("refresh outcomes", () => {
         expect(yield* eventKinds(databaseUrl, "rf-bing")).toEqual(["connected", "refresh_failed", "refreshed", "recovered"])
 
         fakes.bing.spuriousInvalidGrant(3)
-        yield* refresh("rf-bing", "bing")
-        yield* refresh("rf-bing", "bing")
+        expect((yield* refresh("rf-bing", "bing")).status).toBe(503)
+        expect((yield* refresh("rf-bing", "bing")).status).toBe(503)
         expect((yield* row(databaseUrl, "rf-bing", "bing"))?.status).toBe("active")
-        yield* refresh("rf-bing", "bing")
+        const third = yield* refresh("rf-bing", "bing")
+        expect(third.status).toBe(409)
+        expect((yield* json(third))._tag).toBe("InvalidGrant")
         expect((yield* row(databaseUrl, "rf-bing", "bing"))?.status).toBe("needs_reauth")
       }))
 
@@ -107,12 +116,12 @@ describe("refresh outcomes", () => {
       Effect.gen(function*() {
         const { instance, fakes, databaseUrl } = yield* Harness
         yield* connect(instance, "rf-window", "bing")
-        const first = yield* json(yield* call(instance, "/v1/users/rf-window/connections/bing/token", { key: TOKEN_KEY }))
+        const first = yield* tokenOf("rf-window", "bing")
         yield* query(databaseUrl, (sql) => sql`update oauth_connections set expires_at = now() + interval '1 minute' where user_id = 'rf-window' returning 1`)
-        const second = yield* json(yield* call(instance, "/v1/users/rf-window/connections/bing/token", { key: TOKEN_KEY }))
+        const second = yield* tokenOf("rf-window", "bing")
         expect(second.access_token).not.toBe(first.access_token)
         expect(fakes.bing.isLiveAccessToken(second.access_token)).toBe(true)
-        expect(new Date(second.expires_at).getTime()).toBeGreaterThan(Date.now() + 3000 * 1000)
+        expect(new Date(second.expires_at ?? 0).getTime()).toBeGreaterThan(Date.now() + 3000 * 1000)
       }))
 
     it.effect("concurrent fresh-token calls on a rotating platform refresh once and all get a live token", () =>
@@ -123,12 +132,26 @@ describe("refresh outcomes", () => {
         const invalidBefore = fakes.bing.stats.invalidGrants
         const refreshesBefore = fakes.bing.stats.refreshes
         const answers = yield* Effect.all(
-          Array.from({ length: 12 }, () => Effect.flatMap(call(instance, "/v1/users/rf-race/connections/bing/token", { key: TOKEN_KEY }), json)),
+          Array.from({ length: 12 }, () => tokenOf("rf-race", "bing")),
           { concurrency: "unbounded" }
         )
         expect(fakes.bing.stats.refreshes - refreshesBefore).toBe(1)
         expect(fakes.bing.stats.invalidGrants).toBe(invalidBefore)
         for (const a of answers) expect(fakes.bing.isLiveAccessToken(a.access_token)).toBe(true)
+      }))
+
+    it.effect("a refresh that ends after the user disconnected does not bring the connection back", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "rf-gone", "bing")
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: 800 })
+        const refreshing = yield* Effect.fork(refresh("rf-gone", "bing"))
+        yield* Effect.sleep("200 millis")
+        expect((yield* call(instance, "/v1/users/rf-gone/connections/bing", { method: "DELETE" })).status).toBe(200)
+        const answer = yield* Fiber.join(refreshing)
+        expect(answer.status).toBe(404)
+        expect((yield* row(databaseUrl, "rf-gone", "bing"))?.status).toBe("disconnected")
+        expect(yield* eventKinds(databaseUrl, "rf-gone")).toEqual(["connected", "disconnected"])
       }))
   })
 })

@@ -1,66 +1,202 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
-import { type Claimed, ConnectionRepository } from "../../src/db/ConnectionRepository.js"
-import { EventRepository, type NewEvent } from "../../src/db/EventRepository.js"
+import { Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
+import { type Claimed, ConnectionRepository, type Outcome } from "../../src/db/ConnectionRepository.js"
+import type { OutcomeEvent } from "../../src/db/EventRepository.js"
+import { StateRepository } from "../../src/db/StateRepository.js"
 import type { Connection } from "../../src/domain/Connection.js"
-import { CircuitOpen, DatabaseUnavailable, InvalidGrant, ProviderUnavailable } from "../../src/domain/errors.js"
+import {
+  CircuitOpen,
+  DatabaseUnavailable,
+  InvalidGrant,
+  type ProviderError,
+  ProviderUnavailable,
+  RateLimited,
+  UnknownPlatform
+} from "../../src/domain/errors.js"
 import { Refresher } from "../../src/integrations/Refresher.js"
-import { TokenMonitor } from "../../src/monitor/TokenMonitor.js"
+import { StatusChanges } from "../../src/integrations/StatusChanges.js"
+import { MonitorLive, TokenMonitor } from "../../src/monitor/TokenMonitor.js"
+import { withTags } from "../../src/observability/labels.js"
+import { monitorConnections, refreshes } from "../../src/observability/metrics.js"
+import { bing } from "../../src/platforms/bing.js"
+import type { PlatformDefinition, TokenGrant } from "../../src/platforms/definition.js"
+import { gsc } from "../../src/platforms/gsc.js"
+import type { IntegrationProvider } from "../../src/registry/IntegrationProvider.js"
+import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import { idleHealth } from "../../src/resilience/CircuitBreaker.js"
 import { testConfig, testSettings } from "../support/config.js"
 import { connectionRow } from "../support/connections.js"
-import { at } from "../support/time.js"
 
 const row = (id: string, overrides: Partial<Connection> = {}) =>
-  connectionRow({ id, userId: `user-${id}`, scope: null, expiresAt: at(60), ...overrides })
+  connectionRow({ id, userId: `user-${id}`, scope: null, expiresAt: new Date(60_000), ...overrides })
 
-const settings = (monitor: Partial<ReturnType<typeof testSettings>["monitor"]> = {}) =>
-  testConfig({ monitor: { ...testSettings().monitor, enabled: true, interval: Duration.minutes(1), ...monitor } })
+const settings = (monitor: Partial<ReturnType<typeof testSettings>["monitor"]> = {}, leaseDuration = Duration.minutes(2)) =>
+  testConfig({
+    monitor: { ...testSettings().monitor, enabled: true, interval: Duration.minutes(1), ...monitor },
+    tokens: { ...testSettings().tokens, leaseDuration }
+  })
 
-interface World {
-  readonly claims: Ref.Ref<number>
-  readonly events: Ref.Ref<ReadonlyArray<NewEvent>>
+/** Which platform call answers how, by connection id (the fake refresh token is `rt-<id>`). */
+type Answer = (id: string) => Effect.Effect<TokenGrant, ProviderError>
+
+const grant: TokenGrant = {
+  accessToken: Redacted.make("new-access"),
+  refreshToken: Option.none(),
+  expiresIn: Option.some(3600),
+  scope: Option.none(),
+  tokenType: Option.some("Bearer"),
+  fields: {}
 }
 
-/** The monitor over mock repositories and a mock refresher. */
+const fakeProvider = (definition: PlatformDefinition, answer: Answer, budget: Duration.Duration): IntegrationProvider => ({
+  key: definition.key,
+  displayName: definition.displayName,
+  definition,
+  settings: {
+    clientId: "client",
+    clientSecret: Option.none(),
+    redirectUri: "https://app.example.com/oauth/callback",
+    urls: definition.endpoints,
+    overridden: new Set(),
+    scopes: definition.scopes,
+    tokenBody: definition.tokenBody,
+    pkce: definition.pkce,
+    timeout: Duration.seconds(10)
+  },
+  budget,
+  authorizationUrl: () => Effect.succeed(""),
+  exchangeCode: () => Effect.succeed(grant),
+  refresh: (token) => answer(Redacted.value(token).slice(3)),
+  revoke: () => Effect.void,
+  account: () => Effect.succeed({ accountId: "", providerData: {} }),
+  validate: () => Effect.succeed("valid"),
+  health: Effect.succeed(idleHealth),
+  breakerState: Effect.succeed("closed")
+})
+
+interface Write {
+  readonly id: string
+  readonly write: "storeRefresh" | "recordRefreshFailure" | "markDead" | "markValidated"
+  readonly events: ReadonlyArray<OutcomeEvent>
+  readonly nextAttemptAt?: Date
+}
+
+/**
+ * The monitor and the real Refresher over an in-memory table standing in for the
+ * repository: a claim takes unleased due rows up to the limit and leases them; a stored
+ * outcome settles the row and frees it; releaseLeases frees what it names.
+ */
+interface World {
+  readonly rows: Map<string, { readonly row: Connection; owner: string | null; due: boolean }>
+  readonly claims: Ref.Ref<number>
+  readonly writes: Ref.Ref<ReadonlyArray<Write>>
+  readonly released: Ref.Ref<ReadonlyArray<ReadonlyArray<string>>>
+  readonly published: Ref.Ref<number>
+  readonly platformCalls: Ref.Ref<number>
+}
+
+const makeWorld = (rows: ReadonlyArray<Connection> = []) =>
+  Effect.gen(function*() {
+    return {
+      rows: new Map(rows.map((r) => [r.id, { row: r, owner: null, due: true }])),
+      claims: yield* Ref.make(0),
+      writes: yield* Ref.make<ReadonlyArray<Write>>([]),
+      released: yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([]),
+      published: yield* Ref.make(0),
+      platformCalls: yield* Ref.make(0)
+    } satisfies World
+  })
+
 const monitorWith = (
   world: World,
-  mocks: {
-    readonly claimDueRefreshes?: (call: number) => Effect.Effect<ReadonlyArray<Connection>, DatabaseUnavailable>
-    readonly refreshHeld?: (row: Connection) => ReturnType<Refresher["refreshHeld"]>
+  options: {
+    readonly answer?: Answer
+    readonly budget?: Duration.Duration
+    /** Replaces the claim's answer on the nth claim. */
+    readonly claimFails?: (n: number) => Effect.Effect<never, DatabaseUnavailable> | undefined
     readonly expiring?: ReadonlyArray<Connection>
-    readonly statusAfter?: (id: string) => Connection["status"]
-  },
+  } = {},
   config = settings()
-) =>
-  TokenMonitor.Default.pipe(
-    Layer.provide(Layer.mock(ConnectionRepository, {
-      _tag: "Integrations/ConnectionRepository",
-      claimDueRefreshes: () =>
-        Effect.flatMap(Ref.updateAndGet(world.claims, (n) => n + 1), (n) => mocks.claimDueRefreshes?.(n) ?? Effect.succeed([])).pipe(
-          Effect.map((rows) => rows.map((connection) => ({ connection, sealed: { keyId: "k1", accessToken: null, refreshToken: null } })))
-        ),
-      claimDueValidations: () => Effect.succeed([]),
-      claimExpiryWarnings: () => Effect.succeed(mocks.expiring ?? []),
-      findById: (id: string) => Effect.succeed(Option.some(row(id, { status: mocks.statusAfter?.(id) ?? "active" })))
-    })),
-    Layer.provide(Layer.mock(EventRepository, {
-      _tag: "Integrations/EventRepository",
-      append: (event: NewEvent) => Ref.update(world.events, (all) => [...all, event])
-    })),
-    Layer.provide(Layer.mock(Refresher, {
-      _tag: "Integrations/Refresher",
-      refreshHeld: (claimed: Claimed) => mocks.refreshHeld?.(claimed.connection) ?? Effect.succeed(claimed.connection),
-      validateHeld: (claimed: Claimed) => Effect.succeed(claimed.connection)
-    })),
-    Layer.provide(config)
-  )
+) => {
+  const answer: Answer = (id) => Effect.zipRight(Ref.update(world.platformCalls, (n) => n + 1), options.answer?.(id) ?? Effect.succeed(grant))
+  const budget = options.budget ?? Duration.seconds(10)
+  const providers = new Map([gsc, bing].map((d) => [d.key, fakeProvider(d, answer, budget)]))
+  const settle = (id: string, write: Write["write"], outcome: Outcome, nextAttemptAt?: Date) =>
+    Effect.gen(function*() {
+      const entry = world.rows.get(id)
+      if (entry === undefined || entry.owner !== outcome.owner) return Option.none()
+      entry.owner = null
+      entry.due = false
+      yield* Ref.update(world.writes, (all) => [...all, { id, write, events: outcome.events, ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }) }])
+      return Option.some(entry.row)
+    })
+  const claim = (owner: string, leaseUntil: Date, limit: number) =>
+    Effect.gen(function*() {
+      const n = yield* Ref.updateAndGet(world.claims, (c) => c + 1)
+      const failure = options.claimFails?.(n)
+      if (failure !== undefined) return yield* failure
+      const taken: Array<Claimed> = []
+      for (const entry of world.rows.values()) {
+        if (taken.length === limit) break
+        if (!entry.due || entry.owner !== null) continue
+        entry.owner = owner
+        taken.push({ connection: { ...entry.row, leaseUntil }, sealed: { keyId: "k1", accessToken: null, refreshToken: null } })
+      }
+      return taken
+    })
 
-const makeWorld = Effect.all({ claims: Ref.make(0), events: Ref.make<ReadonlyArray<NewEvent>>([]) })
+  const repository = Layer.mock(ConnectionRepository, {
+    _tag: "Integrations/ConnectionRepository",
+    claimDueRefreshes: (owner, _now, _horizon, leaseUntil, limit) => claim(owner, leaseUntil, limit),
+    claimDueValidations: () => Effect.succeed([]),
+    claimExpiryWarnings: () => Effect.succeed(options.expiring ?? []),
+    openTokens: (connection) =>
+      Effect.succeed({
+        accessToken: Redacted.make(`at-${connection.id}`),
+        refreshToken: connection.hasRefreshToken ? Option.some(Redacted.make(`rt-${connection.id}`)) : Option.none()
+      }),
+    storeRefresh: (connection, _tokens, outcome) => settle(connection.id, "storeRefresh", outcome),
+    recordRefreshFailure: (id, failure, outcome) => settle(id, "recordRefreshFailure", outcome, failure.nextAttemptAt),
+    markDead: (id, _status, _reason, outcome) => settle(id, "markDead", outcome),
+    markValidated: (id, outcome) => settle(id, "markValidated", outcome),
+    releaseLeases: (ids, owner) =>
+      Effect.gen(function*() {
+        for (const id of ids) {
+          const entry = world.rows.get(id)
+          if (entry?.owner === owner) entry.owner = null
+        }
+        yield* Ref.update(world.released, (all) => [...all, ids])
+      }),
+    findById: (id) => Effect.succeed(Option.fromNullable(world.rows.get(id)?.row))
+  })
+  const registry = Layer.mock(ProviderRegistry, {
+    _tag: "Integrations/ProviderRegistry",
+    keys: [...providers.keys()],
+    get: (key) => {
+      const provider = providers.get(key)
+      return provider === undefined ? Effect.fail(new UnknownPlatform({ platform: key, known: [...providers.keys()] })) : Effect.succeed(provider)
+    }
+  })
+  const changes = Layer.succeed(StatusChanges, {
+    publish: () => Ref.update(world.published, (n) => n + 1),
+    subscribe: () => Effect.void
+  })
+  const states = Layer.mock(StateRepository, { _tag: "Integrations/StateRepository", purgeExpired: () => Effect.succeed(3) })
+  return TokenMonitor.Default.pipe(
+    Layer.provide(Refresher.Default),
+    Layer.provide(Layer.mergeAll(repository, registry, changes, states, config))
+  )
+}
+
+const tickOf = (world: World, options?: Parameters<typeof monitorWith>[1], config?: Parameters<typeof monitorWith>[2]) =>
+  Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(monitorWith(world, options, config)))
+
+const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 describe("token monitor (mock layers, TestClock)", () => {
   it.effect("ticks at once, then every MONITOR_INTERVAL", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
+      const world = yield* makeWorld()
       yield* Effect.gen(function*() {
         const monitor = yield* TokenMonitor
         const fiber = yield* Effect.fork(monitor.run)
@@ -73,12 +209,12 @@ describe("token monitor (mock layers, TestClock)", () => {
         yield* TestClock.adjust("5 minutes")
         expect(yield* Ref.get(world.claims)).toBe(7)
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provide(monitorWith(world, {})))
+      }).pipe(Effect.provide(monitorWith(world)))
     }))
 
-  it.effect("a failing tick is logged and the next tick runs: the daemon outlives it", () =>
+  it.effect("a tick that fails, then one that dies, are logged and the next tick runs: the daemon outlives them", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
+      const world = yield* makeWorld()
       yield* Effect.gen(function*() {
         const monitor = yield* TokenMonitor
         const fiber = yield* Effect.fork(monitor.run)
@@ -86,89 +222,218 @@ describe("token monitor (mock layers, TestClock)", () => {
         yield* TestClock.adjust("1 minute")
         yield* TestClock.adjust("1 minute")
         expect(yield* Ref.get(world.claims)).toBe(3)
+        yield* TestClock.adjust("1 minute")
+        expect(yield* Ref.get(world.claims)).toBe(4)
         expect(fiber.unsafePoll()).toBeNull()
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(monitorWith(world, {
-        claimDueRefreshes: (n) => n === 2 ? Effect.fail(new DatabaseUnavailable({ message: "down" })) : n === 3 ? Effect.die("a bug") : Effect.succeed([])
+        claimFails: (n) => n === 2 ? Effect.fail(new DatabaseUnavailable({ message: "down" })) : n === 3 ? Effect.die("a bug") : undefined
       })))
     }))
 
-  it.effect("classifies every outcome: refreshed, skipped when the breaker is open, needs_reauth, and failures by reason", () =>
+  it.effect("a tick fails with the database's error when a claim fails", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
-      const rows = ["ok", "open", "dead", "flaky", "tolerated"].map((id) => row(id))
-      const report = yield* Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(
-        Effect.provide(monitorWith(world, {
-          claimDueRefreshes: (n) => Effect.succeed(n === 1 ? rows : []),
-          refreshHeld: (r) => {
-            switch (r.id) {
-              case "open":
-                return Effect.fail(new CircuitOpen({ platform: "gsc", retryAfterMs: 1000 }))
-              case "dead":
-              case "tolerated":
-                return Effect.fail(new InvalidGrant({ platform: "gsc" }))
-              case "flaky":
-                return Effect.fail(new ProviderUnavailable({ platform: "gsc", reason: "status", status: 503 }))
-              default:
-                return Effect.succeed(r)
-            }
-          },
-          statusAfter: (id) => (id === "dead" ? "needs_reauth" : "active")
-        }))
-      )
-      expect(report).toMatchObject({
-        due: 5,
-        refreshed: 1,
-        skipped: 1,
-        needsReauth: 1,
-        failed: { ProviderUnavailable: 1, InvalidGrant: 1 }
-      })
+      const world = yield* makeWorld()
+      const exit = yield* Effect.exit(tickOf(world, { claimFails: () => Effect.fail(new DatabaseUnavailable({ message: "down" })) }))
+      expect(exit).toEqual(Exit.fail(new DatabaseUnavailable({ message: "down" })))
     }))
 
-  it.effect("warns once per connection that cannot be refreshed and expires within the warning period", () =>
+  it.effect("every outcome is stored with its events: refreshed, recovered, needs_reauth, failures with backoff, a skip for an open breaker", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
-      const expiring = [row("w1", { hasRefreshToken: false, expiresAt: at(86_400) }), row("w2", { hasRefreshToken: false, expiresAt: at(3600) })]
-      const report = yield* Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(monitorWith(world, { expiring })))
+      const world = yield* makeWorld([
+        row("ok"),
+        row("back", { refreshFailures: 2 }),
+        row("open"),
+        row("dead"),
+        row("flaky"),
+        row("tolerated", { platform: "bing" }),
+        row("limited")
+      ])
+      const report = yield* tickOf(world, {
+        answer: (id) => {
+          switch (id) {
+            case "open":
+              return Effect.fail(new CircuitOpen({ platform: "gsc", retryAfterMs: 1000 }))
+            case "dead":
+            case "tolerated":
+              return Effect.fail(new InvalidGrant({ platform: "gsc" }))
+            case "flaky":
+              return Effect.fail(new ProviderUnavailable({ platform: "gsc", reason: "status", status: 503 }))
+            case "limited":
+              return Effect.fail(new RateLimited({ platform: "gsc", retryAfterMs: 2 * 3600_000 }))
+            default:
+              return Effect.succeed(grant)
+          }
+        }
+      })
+      expect(report).toMatchObject({
+        due: 7,
+        refreshed: 2,
+        skipped: 1,
+        needsReauth: 1,
+        failed: { ProviderUnavailable: 2, RateLimited: 1 },
+        purgedStates: 3
+      })
+      const writes = new Map((yield* Ref.get(world.writes)).map((w) => [w.id, w]))
+      const failed = (reason: string, at: number) => ({
+        kind: "refresh_failed",
+        detail: { reason, failures: 1, next_attempt_at: new Date(at).toISOString() }
+      })
+      expect(writes.get("ok")).toEqual({ id: "ok", write: "storeRefresh", events: [{ kind: "refreshed", detail: { rotated: false } }] })
+      expect(writes.get("back")?.events).toEqual([
+        { kind: "refreshed", detail: { rotated: false } },
+        { kind: "recovered", detail: { after_failures: 2 } }
+      ])
+      expect(writes.get("dead")).toEqual({ id: "dead", write: "markDead", events: [{ kind: "needs_reauth", detail: { reason: "invalid_grant" } }] })
+      expect(writes.get("flaky")?.events).toEqual([failed("ProviderUnavailable", 60_000)])
+      expect(writes.get("tolerated")?.events).toEqual([failed("InvalidGrant", 60_000)])
+      // The platform asked for 2 h: longer than the 1 min backoff.
+      expect(writes.get("limited")?.events).toEqual([failed("RateLimited", 2 * 3600_000)])
+      expect(writes.has("open")).toBe(false)
+      expect(yield* Ref.get(world.published)).toBe(6)
+    }))
+
+  it.effect("rows skipped because the breaker is open are attempted once per tick, then released together when it ends", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("s1"), row("s2"), row("s3")])
+      const report = yield* tickOf(world, { answer: () => Effect.fail(new CircuitOpen({ platform: "gsc", retryAfterMs: 1000 })) }, settings({ batch: 2 }))
+      expect(report).toMatchObject({ due: 3, skipped: 3, failed: {} })
+      expect(yield* Ref.get(world.claims)).toBe(2)
+      expect(yield* Ref.get(world.platformCalls)).toBe(3)
+      expect((yield* Ref.get(world.released)).map((ids) => [...ids].sort())).toEqual([["s1", "s2", "s3"]])
+      expect([...world.rows.values()].every((e) => e.owner === null)).toBe(true)
+    }))
+
+  it.effect("rows of a platform that is not configured are attempted once per tick, not claimed again and again", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("u1", { platform: "nowhere" }), row("u2", { platform: "nowhere" }), row("u3", { platform: "nowhere" })])
+      const report = yield* tickOf(world, {}, settings({ batch: 2 }))
+      expect(report).toMatchObject({ due: 3, failed: { UnknownPlatform: 3 } })
+      expect(yield* Ref.get(world.claims)).toBe(2)
+    }))
+
+  it.effect("a claimed row whose lease has less time left than the platform's budget is not sent to the platform", () =>
+    Effect.gen(function*() {
+      // Lease 60 s, budget 30 s, one at a time, 20 s per refresh: the third row would start with 20 s left.
+      const world = yield* makeWorld([row("l1"), row("l2"), row("l3")])
+      const fiber = yield* Effect.fork(tickOf(world, {
+        budget: Duration.seconds(30),
+        answer: () => Effect.as(Effect.sleep("20 seconds"), grant)
+      }, settings({ concurrency: 1 }, Duration.seconds(60))))
+      yield* TestClock.adjust("1 minute")
+      const report = yield* Fiber.join(fiber)
+      expect(report).toMatchObject({ due: 3, refreshed: 2, skipped: 1 })
+      expect(yield* Ref.get(world.platformCalls)).toBe(2)
+      expect(yield* Ref.get(world.released)).toEqual([["l3"]])
+    }))
+
+  it.effect("a refresh in flight when the tick is interrupted runs to its end and is stored; rows not started are released", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("i1"), row("i2")])
+      const fiber = yield* Effect.fork(tickOf(world, { answer: () => Effect.as(Effect.sleep("10 seconds"), grant) }, settings({ concurrency: 1 })))
+      yield* TestClock.adjust("1 second")
+      const interruption = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(interruption)
+      expect((yield* Ref.get(world.writes)).map((w) => [w.id, w.write])).toEqual([["i1", "storeRefresh"]])
+      expect(yield* Ref.get(world.platformCalls)).toBe(1)
+      expect(world.rows.get("i2")?.owner).toBeNull()
+    }))
+
+  it.effect("warns once per connection that cannot be refreshed and expires within the warning period, and counts the warnings", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const warned = withTags(monitorConnections, { platform: "gsc", outcome: "warned", reason: "" })
+      const before = yield* counter(warned)
+      const expiring = [row("w1", { hasRefreshToken: false }), row("w2", { hasRefreshToken: false })]
+      const report = yield* tickOf(world, { expiring })
       expect(report.warned).toBe(2)
-      const events = yield* Ref.get(world.events)
-      expect(events.map((e) => [e.kind, e.connectionId])).toEqual([["expiring_soon", "w1"], ["expiring_soon", "w2"]])
-      expect(events[0]?.detail).toEqual({ expires_at: at(86_400).toISOString(), reason: "no_refresh_token" })
+      expect((yield* counter(warned)) - before).toBe(2)
+    }))
+
+  it.effect("an open breaker counts as a skip, not as a refresh failure, in the metrics", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("m1")])
+      const failures = withTags(refreshes, { platform: "gsc", outcome: "failure", reason: "CircuitOpen" })
+      const skipped = withTags(refreshes, { platform: "gsc", outcome: "skipped", reason: "CircuitOpen" })
+      const monitorSkips = withTags(monitorConnections, { platform: "gsc", outcome: "skipped", reason: "" })
+      const before = yield* Effect.all([counter(failures), counter(skipped), counter(monitorSkips)])
+      yield* tickOf(world, { answer: () => Effect.fail(new CircuitOpen({ platform: "gsc", retryAfterMs: 1000 })) })
+      const after = yield* Effect.all([counter(failures), counter(skipped), counter(monitorSkips)])
+      expect(after.map((n, i) => n - (before[i] ?? 0))).toEqual([0, 1, 1])
+    }))
+
+  it.effect("the tick's log line carries the failures by reason", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("f1"), row("f2"), row("f3")])
+      const lines: Array<{ readonly message: unknown; readonly annotations: Record<string, unknown> }> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, message }) => void lines.push({ message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) }))
+      )
+      yield* tickOf(world, {
+        answer: (id) =>
+          id === "f3"
+            ? Effect.fail(new RateLimited({ platform: "gsc" }))
+            : Effect.fail(new ProviderUnavailable({ platform: "gsc", reason: "timeout" }))
+      }).pipe(Effect.provide(capture))
+      const tick = lines.find((l) => Array.isArray(l.message) && l.message.includes("monitor tick"))
+      expect(tick?.annotations).toMatchObject({
+        due: 3,
+        failed: 3,
+        failed_by_reason: { ProviderUnavailable: 2, RateLimited: 1 },
+        purged_states: 3
+      })
     }))
 
   it.effect("claims batch after batch until a claim comes back short", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
-      const batch = (n: number) => Array.from({ length: n }, (_, i) => row(`b${i}`))
-      const report = yield* Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(
-        Effect.provide(monitorWith(world, { claimDueRefreshes: (n) => Effect.succeed(n <= 2 ? batch(3) : batch(1)) }, settings({ batch: 3 })))
-      )
+      const world = yield* makeWorld(Array.from({ length: 7 }, (_, i) => row(`b${i}`)))
+      const report = yield* tickOf(world, {}, settings({ batch: 3 }))
       expect(yield* Ref.get(world.claims)).toBe(3)
       expect(report.refreshed).toBe(7)
     }))
 
   it.effect("refreshes with at most MONITOR_CONCURRENCY in flight", () =>
     Effect.gen(function*() {
-      const world = yield* makeWorld
+      const world = yield* makeWorld(Array.from({ length: 20 }, (_, i) => row(`c${i}`)))
       const inFlight = yield* Ref.make(0)
       const peak = yield* Ref.make(0)
-      const rows = Array.from({ length: 20 }, (_, i) => row(`c${i}`))
-      const fiber = yield* Effect.fork(Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(
-        Effect.provide(monitorWith(world, {
-          claimDueRefreshes: (n) => Effect.succeed(n === 1 ? rows : []),
-          refreshHeld: (r) =>
-            Effect.gen(function*() {
-              const now = yield* Ref.updateAndGet(inFlight, (x) => x + 1)
-              yield* Ref.update(peak, (p) => Math.max(p, now))
-              yield* Effect.sleep("1 second")
-              yield* Ref.update(inFlight, (x) => x - 1)
-              return r
-            })
-        }, settings({ concurrency: 3 })))
-      ))
+      const fiber = yield* Effect.fork(tickOf(world, {
+        answer: () =>
+          Effect.gen(function*() {
+            const now = yield* Ref.updateAndGet(inFlight, (x) => x + 1)
+            yield* Ref.update(peak, (p) => Math.max(p, now))
+            yield* Effect.sleep("1 second")
+            yield* Ref.update(inFlight, (x) => x - 1)
+            return grant
+          })
+      }, settings({ concurrency: 3 })))
       yield* TestClock.adjust("10 seconds")
       const report = yield* Fiber.join(fiber)
       expect(report.refreshed).toBe(20)
       expect(yield* Ref.get(peak)).toBe(3)
+    }))
+
+  it.effect("MonitorLive runs the monitor until its scope closes", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(MonitorLive.pipe(Layer.provide(monitorWith(world)), Layer.provide(settings())), scope)
+      yield* TestClock.adjust("1 minute")
+      expect(yield* Ref.get(world.claims)).toBe(2)
+      yield* Scope.close(scope, Exit.void)
+      yield* TestClock.adjust("5 minutes")
+      expect(yield* Ref.get(world.claims)).toBe(2)
+    }))
+
+  it.effect("MonitorLive does not run the monitor when MONITOR_ENABLED=false", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(MonitorLive.pipe(Layer.provide(monitorWith(world)), Layer.provide(settings({ enabled: false }))))
+        yield* TestClock.adjust("5 minutes")
+      }))
+      expect(yield* Ref.get(world.claims)).toBe(0)
     }))
 })

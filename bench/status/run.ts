@@ -1,6 +1,7 @@
 // GET /v1/users/{id}/connections over 10,000 users, against a raw node:http + pg server
 // answering the same query with the same JSON, in the same run: the service with its cache
-// cold (every request a miss) and warm (every request a hit). `npm run bench:status`.
+// cold (every request a miss) and warm (every request a hit), in alternating rounds (medians
+// reported). `npm run bench:status`; BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS.
 import { type ChildProcess, spawn } from "node:child_process"
 import { isDeepStrictEqual } from "node:util"
 import autocannon from "autocannon"
@@ -9,7 +10,8 @@ import { freePort, peakRssMiB, startDatabase, waitForHttp } from "../shared/data
 
 const USERS = 10_000
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? "50")
-const DURATION = Number(process.env["BENCH_SECONDS"] ?? "10")
+const DURATION = Number(process.env["BENCH_SECONDS"] ?? "5")
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? "3")
 const API_KEY = "bench-api-key-0123456789"
 
 const seed = async (url: string) => {
@@ -25,8 +27,14 @@ const seed = async (url: string) => {
   await client.end()
 }
 
+const profile = process.env["BENCH_CPU_PROFILE_DIR"]
+
+/** A server process; with BENCH_CPU_PROFILE_DIR set, the service's CPU profile is written there. */
 const start = (command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
-  spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
+  spawn(command, command === "node" && profile !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${profile}`, ...args] : args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
 
 const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -79,53 +87,76 @@ const main = async () => {
     BING_CLIENT_SECRET: "secret",
     BING_REDIRECT_URI: "http://localhost:3000/oauth/bing/callback"
   })
-  const rows: Array<[string, Awaited<ReturnType<typeof load>>, number]> = []
+  interface Server {
+    readonly name: string
+    readonly results: Array<Awaited<ReturnType<typeof load>>>
+    rss: number
+  }
+  const server = (name: string): Server => ({ name, results: [], rss: Number.NaN })
+  const [rawServer, coldServer, warmServer] = [
+    server("raw node:http + pg (baseline)"),
+    server("service, cache cold (every request a miss)"),
+    server("service, cache warm (every request a hit)")
+  ]
+  const servers = [rawServer, coldServer, warmServer]
   try {
     const rawPort = await freePort()
     const raw = start("node_modules/.bin/vite-node", ["bench/status/raw-server.ts"], { DATABASE_URL: db.url, PORT: String(rawPort), API_KEYS: API_KEY })
     const rawBase = `http://127.0.0.1:${rawPort}`
-    progress("starting the raw server and the service (cache cold)")
-    await waitForHttp(`${rawBase}/v1/users/user-1/connections`)
-
     const coldPort = await freePort()
     const cold = start("node", ["dist/main.js", "serve"], serviceEnv("0s", coldPort))
     const coldBase = `http://127.0.0.1:${coldPort}`
-    await waitForHttp(`${coldBase}/health`)
-
-    // Same JSON from both, before measuring anything.
-    for (const i of [0, 1, 4999, 9999]) {
-      const [a, b] = await Promise.all([get(rawBase, i), get(coldBase, i)])
-      if (!isDeepStrictEqual(a, b)) throw new Error(`the two servers disagree for ${path(i)}:\n${JSON.stringify(a)}\n${JSON.stringify(b)}`)
-    }
-
-    progress(`loading the raw server for ${DURATION} s`)
-    rows.push(["raw node:http + pg (baseline)", await load(rawBase), Number.NaN])
-    progress(`loading the service, cache cold, for ${DURATION} s`)
-    rows.push(["service, cache cold (every request a miss)", await load(coldBase), peakRssMiB(cold.pid ?? 0)])
-    await stop(cold)
-
     const warmPort = await freePort()
     const warm = start("node", ["dist/main.js", "serve"], serviceEnv("5m", warmPort))
     const warmBase = `http://127.0.0.1:${warmPort}`
-    await waitForHttp(`${warmBase}/health`)
+    progress("starting the raw server and the service twice (cache cold, cache warm)")
+    await Promise.all([waitForHttp(`${rawBase}/v1/users/user-1/connections`), waitForHttp(`${coldBase}/health`), waitForHttp(`${warmBase}/health`)])
+
+    // Same JSON from all three, before measuring anything.
+    for (const i of [0, 1, 4999, 9999]) {
+      const [a, b, c] = await Promise.all([get(rawBase, i), get(coldBase, i), get(warmBase, i)])
+      if (!isDeepStrictEqual(a, b) || !isDeepStrictEqual(a, c)) {
+        throw new Error(`the servers disagree for ${path(i)}:\n${JSON.stringify(a)}\n${JSON.stringify(b)}\n${JSON.stringify(c)}`)
+      }
+    }
     progress("warming the cache")
     for (let i = 0; i < USERS; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => get(warmBase, i + j)))
-    progress(`loading the service, cache warm, for ${DURATION} s`)
-    rows.push(["service, cache warm (every request a hit)", await load(warmBase), peakRssMiB(warm.pid ?? 0)])
-    await stop(warm)
-    await stop(raw)
+
+    // Rounds alternate the servers, so that a slower moment of the machine hits all three alike.
+    const rounds: ReadonlyArray<readonly [Server, string]> = [[rawServer, rawBase], [coldServer, coldBase], [warmServer, warmBase]]
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [s, base] of rounds) {
+        progress(`round ${round}/${ROUNDS}: ${s.name}, ${DURATION} s`)
+        s.results.push(await load(base))
+      }
+    }
+    coldServer.rss = peakRssMiB(cold.pid ?? 0)
+    warmServer.rss = peakRssMiB(warm.pid ?? 0)
+    await Promise.all([stop(cold), stop(warm), stop(raw)])
   } finally {
     await db.stop()
   }
 
-  const baseline = rows[0]?.[1].rps ?? Number.NaN
+  const median = (values: ReadonlyArray<number>) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+  }
+  const summary = servers.map((s) => ({
+    name: s.name,
+    rps: median(s.results.map((r) => r.rps)),
+    all: s.results.map((r) => r.rps.toFixed(0)).join(" / "),
+    p50: median(s.results.map((r) => r.p50)),
+    p99: median(s.results.map((r) => r.p99)),
+    rss: s.rss
+  }))
+  const baseline = summary[0]?.rps ?? Number.NaN
   const lines = [
-    `GET /v1/users/{id}/connections, ${USERS} users × 2 connections, ${CONNECTIONS} connections for ${DURATION} s each, PostgreSQL: ${db.server}`,
+    `GET /v1/users/{id}/connections, ${USERS} users × 2 connections, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per server (medians), PostgreSQL: ${db.server}`,
     "",
-    "| server | requests/s | × baseline | p50 ms | p99 ms | peak RSS MiB |",
-    "|---|---:|---:|---:|---:|---:|",
-    ...rows.map(([name, r, rss]) =>
-      `| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / baseline).toFixed(2)} | ${r.p50} | ${r.p99} | ${Number.isNaN(rss) ? "" : rss.toFixed(0)} |`
+    "| server | requests/s (median) | × baseline | each round | p50 ms | p99 ms | peak RSS MiB |",
+    "|---|---:|---:|---|---:|---:|---:|",
+    ...summary.map((r) =>
+      `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / baseline).toFixed(2)} | ${r.all} | ${r.p50} | ${r.p99} | ${Number.isNaN(r.rss) ? "" : r.rss.toFixed(0)} |`
     )
   ]
   process.stdout.write(lines.join("\n") + "\n")

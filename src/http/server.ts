@@ -1,15 +1,14 @@
-import { createServer } from "node:http"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { prometheusText } from "../observability/prometheus.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
+import { serverLayer } from "./fastPath.js"
 import { StatusCache } from "./StatusCache.js"
 import { AuthenticationLive } from "./auth.js"
 import { CallbackLive } from "./callback.js"
@@ -59,7 +58,7 @@ export const serveApi = Layer.unwrapEffect(
 /** The API on HOST:PORT. */
 export const HttpLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
-    serveApi.pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
+    serveApi.pipe(Layer.provide(serverLayer({ port: config.port, host: config.host })))
   )
 )
 

@@ -22,6 +22,7 @@ import { checkReturnTo } from "../oauth/redirectPolicy.js"
 import { withTags } from "../observability/labels.js"
 import { connectionEstablishment } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
+import { makeBatcher } from "./batching.js"
 import { StatusChanges } from "./StatusChanges.js"
 import { isConnected, platformStatus } from "./status.js"
 import { Refresher } from "./Refresher.js"
@@ -95,7 +96,7 @@ const stateContext = (hash: Uint8Array, userId: string, platform: string) =>
  * disconnect. Platforms differ only in their definitions; storage is shared.
  */
 export class Integrations extends Effect.Service<Integrations>()("Integrations/Integrations", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const registry = yield* ProviderRegistry
     const refresher = yield* Refresher
     const connections = yield* ConnectionRepository
@@ -229,16 +230,35 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
     const catalogListing = Effect.zipWith(registry.platforms, registry.degraded, (platforms, degraded) =>
       platforms.map((p) => ({ ...p, degradedReason: degraded.get(p.key) ?? null })))
 
+    /**
+     * A user's connections, read together with those of the users asked about at the same
+     * time: under load, one statement serves many status requests.
+     */
+    const connectionsOf = yield* makeBatcher(
+      (userIds: ReadonlyArray<string>) =>
+        Effect.map(connections.findByUsers(userIds), (rows) => {
+          const byUser = new Map<string, Array<Connection>>()
+          for (const row of rows) {
+            const list = byUser.get(row.userId)
+            if (list === undefined) byUser.set(row.userId, [row])
+            else list.push(row)
+          }
+          return (userId: string): ReadonlyArray<Connection> => byUser.get(userId) ?? []
+        }),
+      { workers: 4, maxBatch: 100 }
+    )
+
     const statuses = (userId: string) =>
       Effect.gen(function*() {
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connections.findByUser(userId), now])
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf(userId), now])
         return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t))
       })
 
     const status = (userId: string, platform: string) =>
       Effect.gen(function*() {
         yield* registry.definition(platform)
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connections.findByUserAndPlatform(userId, platform), now])
+        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf(userId), now])
+        const rows = all.filter((r) => r.platform === platform)
         const listing = platforms.find((p) => p.key === platform)
         return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t)
       })

@@ -1,12 +1,11 @@
-import { createServer } from "node:http"
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
-import { NodeHttpServer } from "@effect/platform-node"
 import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import type { Settings } from "../../src/config/AppConfig.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { serverLayer } from "../../src/http/fastPath.js"
 import { serveApi } from "../../src/http/server.js"
 import { StatusCache } from "../../src/http/StatusCache.js"
 import type { PlatformDefinition } from "../../src/platforms/definition.js"
@@ -38,6 +37,8 @@ export const startInstance = (options: {
   readonly logs?: Array<string>
   /** The platforms offered; the built-in four by default. */
   readonly catalog?: ReadonlyArray<PlatformDefinition>
+  /** Answer the status reads before the HttpApi pipeline, as the service does (default true). */
+  readonly fastPath?: boolean
 }) =>
   Effect.gen(function*() {
     const settings = testSettings({
@@ -59,8 +60,8 @@ export const startInstance = (options: {
         Logger.minimumLogLevel(LogLevel.All)
       )
     const app = serveApi.pipe(
+      Layer.provideMerge(serverLayer({ port: 0, host: "127.0.0.1" }, options.fastPath ?? true)),
       Layer.provide(StatusCache.Default),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
       Layer.provideMerge(services),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))),
       Layer.provide(logging)

@@ -22,7 +22,7 @@ export interface HarnessShape {
   readonly env: Readonly<Record<string, string>>
   readonly instance: Instance
   /** Another instance on the same database (its own pool, cache and breakers). */
-  readonly startAnother: (settings?: Partial<Settings>) => Effect.Effect<Instance, never, Scope.Scope>
+  readonly startAnother: (settings?: Partial<Settings>, options?: { readonly fastPath?: boolean }) => Effect.Effect<Instance, never, Scope.Scope>
 }
 
 export class Harness extends Context.Tag("test/Harness")<Harness, HarnessShape>() {}
@@ -56,8 +56,8 @@ export const HarnessLive = (options: {
       })
       const env = { ...envFor(fakes), ...options.env }
       const settings: Partial<Settings> = { frontendUrl: new URL(FRONTEND), ...options.settings }
-      const start = (more: Partial<Settings> = {}) =>
-        startInstance({ databaseUrl, env, settings: { ...settings, ...more } }).pipe(Effect.orDie)
+      const start = (more: Partial<Settings> = {}, instanceOptions: { readonly fastPath?: boolean } = {}) =>
+        startInstance({ databaseUrl, env, settings: { ...settings, ...more }, ...instanceOptions }).pipe(Effect.orDie)
       const instance = yield* start()
       return { databaseUrl, fakes, env, instance, startAnother: start }
     })

@@ -1,0 +1,99 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type * as Net from "node:net"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Effect, Either, Exit, Layer, Runtime } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { withTags } from "../observability/labels.js"
+import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
+import { ProviderRegistry } from "../registry/ProviderRegistry.js"
+import { makeAuthenticator } from "./auth.js"
+import { StatusCache } from "./StatusCache.js"
+
+/** Answers a request and says so, or leaves it (untouched) to the HttpApi app. */
+export type FastPath = (request: IncomingMessage, response: ServerResponse) => boolean
+
+const STATUS_PATH = /^\/v1\/users\/([A-Za-z0-9._:@|+-]{1,200})\/connections(?:\/([a-z0-9_-]{1,40}))?$/
+
+/**
+ * The two hottest reads, GET /v1/users/{user_id}/connections and .../connections/{platform},
+ * answered from the status cache before the HttpApi pipeline, which costs more than the
+ * lookup itself. Only the successful answer is given here: the same authentication, the same
+ * cache and the same bytes as the contract's handlers. Anything else — another route, a query
+ * string, an encoded or invalid id, an unknown platform, a refused key, a failed lookup — goes
+ * to the HttpApi app, which answers it as the contract says.
+ */
+export const makeStatusFastPath = Effect.gen(function*() {
+  const cache = yield* StatusCache
+  const registry = yield* ProviderRegistry
+  const authenticate = makeAuthenticator(yield* AppConfig)
+  const clock = yield* Effect.clock
+  const runtime = yield* Effect.runtime<never>()
+  const platforms = new Set(registry.keys)
+
+  const metricsOf = (route: string) => ({
+    count: withTags(httpRequests, { method: "GET", route, status: "200" }),
+    time: withTags(httpRequestDuration, { method: "GET", route })
+  })
+  const all = metricsOf("/v1/users/{user_id}/connections")
+  const one = new Map(registry.keys.map((key) => [key, metricsOf(`/v1/users/{user_id}/connections/${key}`)]))
+
+  return (fallback: (request: IncomingMessage, response: ServerResponse) => void): FastPath => (request, response) => {
+    if (request.method !== "GET" || request.url === undefined) return false
+    const match = STATUS_PATH.exec(request.url)
+    const userId = match?.[1]
+    if (userId === undefined) return false
+    const platform = match?.[2]
+    const metrics = platform === undefined ? all : one.get(platform)
+    if (metrics === undefined || (platform !== undefined && !platforms.has(platform))) return false
+    if (Either.isLeft(authenticate(request.headers["authorization"]))) return false
+
+    const started = clock.unsafeCurrentTimeNanos()
+    const lookup = platform === undefined ? cache.statuses(userId) : cache.status(userId, platform)
+    Runtime.runCallback(runtime)(lookup, {
+      onExit: (exit) => {
+        if (Exit.isFailure(exit)) return fallback(request, response)
+        const body = Buffer.from(exit.value.body, "utf8")
+        response.writeHead(200, { "content-type": "application/json", "content-length": body.length })
+        response.end(body)
+        metrics.count.unsafeUpdate(1, [])
+        metrics.time.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, [])
+      }
+    })
+    return true
+  }
+})
+
+/**
+ * node:http on `options`, serving the HttpApi app with the status fast path in front of it
+ * (none when `fast` is false). Built from NodeHttpServer's own pieces: it listens and closes
+ * the server, and makes the app's request handler.
+ */
+export const serverLayer = (options: Net.ListenOptions, fast = true) =>
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.gen(function*() {
+      const node = createServer()
+      const base = yield* NodeHttpServer.make(() => node, options)
+      const makeFast = fast ? yield* makeStatusFastPath : null
+      return HttpServer.make({
+        address: base.address,
+        serve: (app, middleware) =>
+          Effect.gen(function*() {
+            const handler = middleware === undefined
+              ? yield* NodeHttpServer.makeHandler(app)
+              : yield* NodeHttpServer.makeHandler(app, middleware)
+            const fastPath = makeFast === null ? null : makeFast(handler)
+            const listener = fastPath === null
+              ? handler
+              : (request: IncomingMessage, response: ServerResponse) => {
+                if (!fastPath(request, response)) handler(request, response)
+              }
+            yield* Effect.acquireRelease(
+              Effect.sync(() => node.on("request", listener)),
+              () => Effect.sync(() => node.off("request", listener))
+            )
+          })
+      })
+    })
+  ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { makeBatcher } from "../../src/integrations/batching.js"
+
+/** A batched lookup that records each batch and, when `gate` is given, waits for it first. */
+const recorder = (gate?: Deferred.Deferred<void>) => {
+  const batches: Array<ReadonlyArray<string>> = []
+  const lookupMany = (keys: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      batches.push(keys)
+      if (gate !== undefined) yield* Deferred.await(gate)
+      return (key: string) => key.toUpperCase()
+    })
+  return { batches, lookupMany }
+}
+
+/** Lets every forked fiber run until it waits (no clock involved). */
+const settle = Effect.repeatN(Effect.yieldNow(), 50)
+
+describe("makeBatcher", () => {
+  it.scoped("answers a lookup made alone in a batch of its own", () =>
+    Effect.gen(function*() {
+      const { batches, lookupMany } = recorder()
+      const lookup = yield* makeBatcher(lookupMany, { workers: 2, maxBatch: 10 })
+      expect(yield* lookup("a")).toBe("A")
+      expect(batches).toEqual([["a"]])
+    }))
+
+  it.scoped("lookups made while every worker is busy go together in the next batch, each with its own answer", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { batches, lookupMany } = recorder(gate)
+      const lookup = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
+      const first = yield* Effect.fork(lookup("a"))
+      yield* settle
+      const rest = yield* Effect.fork(Effect.all(["b", "c", "d", "e"].map(lookup), { concurrency: "unbounded" }))
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(first)).toBe("A")
+      expect(yield* Fiber.join(rest)).toEqual(["B", "C", "D", "E"])
+      expect(batches).toEqual([["a"], ["b", "c", "d", "e"]])
+    }))
+
+  it.scoped("a batch holds at most maxBatch keys", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { batches, lookupMany } = recorder(gate)
+      const lookup = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 2 })
+      const first = yield* Effect.fork(lookup("a"))
+      yield* settle
+      const rest = yield* Effect.fork(Effect.all(["b", "c", "d", "e", "f"].map(lookup), { concurrency: "unbounded" }))
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      expect(yield* Fiber.join(rest)).toEqual(["B", "C", "D", "E", "F"])
+      expect(batches).toEqual([["a"], ["b", "c"], ["d", "e"], ["f"]])
+    }))
+
+  it.scoped("a failed batch fails every lookup in it, and the next batch runs", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const lookup = yield* makeBatcher(
+        (keys: ReadonlyArray<string>) => {
+          calls++
+          return calls === 1 ? Effect.fail(`down for ${keys.join(",")}`) : Effect.succeed((key: string) => key.toUpperCase())
+        },
+        { workers: 1, maxBatch: 10 }
+      )
+      expect(yield* Effect.exit(lookup("a"))).toEqual(Exit.fail("down for a"))
+      expect(yield* lookup("b")).toBe("B")
+    }))
+})

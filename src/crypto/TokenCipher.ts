@@ -69,6 +69,8 @@ export const makeCipher = (keys: Arr.NonEmptyReadonlyArray<EncryptionKey>) => {
     /** Encrypts with the current key; sealing cannot fail once the key is valid. */
     seal: (plaintext: Redacted.Redacted<string>, context: ReadonlyArray<string>): Effect.Effect<Sealed> =>
       Effect.sync(() => seal(plaintext, context)),
+    /** seal, run at once: for code that seals many tokens inside one effect. */
+    unsafeSeal: seal,
     sealOption: (plaintext: Option.Option<Redacted.Redacted<string>>, context: ReadonlyArray<string>) =>
       Effect.sync(() => Option.map(plaintext, (p) => seal(p, context))),
     open

@@ -28,6 +28,13 @@ export interface RefreshedTokens extends IssuedTokens {
  * (a connection disconnected, revoked or taken over meanwhile is left alone), together with
  * its events, in one statement.
  */
+/** A refresh's result to store with its outcome. */
+export interface RefreshToStore {
+  readonly connection: Connection
+  readonly tokens: RefreshedTokens
+  readonly outcome: Outcome
+}
+
 export interface Outcome {
   readonly owner: string
   readonly events: ReadonlyArray<OutcomeEvent>
@@ -138,27 +145,66 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         ), logged as (${insertEventsForChanged(sql, outcome.events, outcome.now)})
         select ${select} from changed`).pipe(orUnavailable)
 
+    const buffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
     /**
-     * Stores a refresh's result and releases the lease, in one statement. The refresh token
-     * stored is the rotated one; else the kept one, as it is when sealed under the current
-     * key, otherwise the presented one re-sealed (one key id per row). None when the row was
-     * disconnected or revoked meanwhile, or is no longer ours.
+     * Stores refreshes' results and releases their leases, all in one statement with their
+     * events. The refresh token stored is the rotated one; else the kept one, as it is when
+     * sealed under the current key, otherwise the presented one re-sealed (one key id per
+     * row). Gives each connection's row as stored, none when it was disconnected or revoked
+     * meanwhile, or is no longer leased by the outcome's owner.
      */
-    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) =>
+    const storeRefreshes = (batch: ReadonlyArray<RefreshToStore>) =>
       Effect.gen(function*() {
-        const access = yield* seal(connection, "access_token", tokens.accessToken)
-        const sameKey = connection.keyId === access.keyId
-        const toSeal = Option.isSome(tokens.refreshToken) || sameKey ? tokens.refreshToken : tokens.previousRefreshToken
-        const refresh = Option.isSome(toSeal)
-          ? sql`${(yield* seal(connection, "refresh_token", toSeal.value)).bytes}`
-          // Never keep a ciphertext beside a key id that cannot open it.
-          : sameKey ? sql`refresh_token` : sql`null`
-        return yield* writeOutcome(connection.id, sql`
-          access_token = ${access.bytes}, key_id = ${access.keyId}, refresh_token = ${refresh},
-          token_type = coalesce(${tokens.tokenType}, token_type), scope = coalesce(${tokens.scope}, scope),
-          expires_at = ${tokens.expiresAt}, refresh_failures = 0, last_refresh_error = null,
-          last_refreshed_at = ${outcome.now}, next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null`, outcome)
+        const rows = batch.map(({ connection, outcome, tokens }) => {
+          const access = cipher.unsafeSeal(tokens.accessToken, connectionContext(connection, "access_token"))
+          const sameKey = connection.keyId === access.keyId
+          const toSeal = Option.isSome(tokens.refreshToken) || sameKey ? tokens.refreshToken : tokens.previousRefreshToken
+          const refresh = Option.map(toSeal, (token) => cipher.unsafeSeal(token, connectionContext(connection, "refresh_token")))
+          return {
+            id: connection.id,
+            owner: outcome.owner,
+            access: buffer(access.bytes),
+            keyId: access.keyId,
+            refresh: Option.match(refresh, { onNone: () => null, onSome: (sealed) => buffer(sealed.bytes) }),
+            // Never keep a ciphertext beside a key id that cannot open it.
+            mode: Option.isSome(refresh) ? "set" : sameKey ? "keep" : "drop",
+            tokenType: tokens.tokenType,
+            scope: tokens.scope,
+            expiresAt: tokens.expiresAt,
+            at: outcome.now,
+            events: JSON.stringify(outcome.events)
+          }
+        })
+        const column = <A>(f: (row: (typeof rows)[number]) => A) => rows.map(f)
+        const stored = yield* many(sql`with input as (
+            select * from unnest(${column((r) => r.id)}::uuid[], ${column((r) => r.owner)}::text[],
+              ${column((r) => r.access)}::bytea[], ${column((r) => r.keyId)}::text[], ${column((r) => r.refresh)}::bytea[],
+              ${column((r) => r.mode)}::text[], ${column((r) => r.tokenType)}::text[], ${column((r) => r.scope)}::text[],
+              ${column((r) => r.expiresAt)}::timestamptz[], ${column((r) => r.at)}::timestamptz[], ${column((r) => r.events)}::jsonb[])
+              as i(id, owner, access, key_id, refresh, mode, token_type, scope, expires_at, at, events)
+          ), changed as (
+            update oauth_connections c set access_token = i.access, key_id = i.key_id,
+              refresh_token = case i.mode when 'set' then i.refresh when 'keep' then c.refresh_token else null end,
+              token_type = coalesce(i.token_type, c.token_type), scope = coalesce(i.scope, c.scope),
+              expires_at = i.expires_at, refresh_failures = 0, last_refresh_error = null, last_refreshed_at = i.at,
+              next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
+              lease_until = null, lease_owner = null, updated_at = i.at
+            from input i
+            where c.id = i.id and c.status = 'active' and c.lease_owner = i.owner
+            returning c.*, i.at as event_at, i.events as outcome_events
+          ), logged as (
+            insert into oauth_events (connection_id, user_id, platform, kind, detail, at)
+            select changed.id, changed.user_id, changed.platform, e.kind, e.detail, changed.event_at
+            from changed cross join jsonb_to_recordset(changed.outcome_events) as e(kind text, detail jsonb)
+          )
+          select ${select} from changed`).pipe(orUnavailable)
+        return new Map(stored.map((row) => [row.id, row]))
       })
+
+    /** One refresh's result, stored as storeRefreshes stores a batch. */
+    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) =>
+      Effect.map(storeRefreshes([{ connection, tokens, outcome }]), (stored) => Option.fromNullable(stored.get(connection.id)))
 
     /** Decrypts ciphertexts read with the row (the monitor's claim returns them). */
     const openTokens = (connection: Connection, row: SealedTokens | undefined): Effect.Effect<TokenSet, ConnectionUnreadable> =>
@@ -196,6 +242,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
     return {
       upsert,
       storeRefresh,
+      storeRefreshes,
       tokens,
       openTokens,
       findById: (id: string) => one(sql`select ${select} from oauth_connections where id = ${id}`).pipe(orUnavailable),

@@ -1,14 +1,15 @@
 import { randomUUID } from "node:crypto"
 import { Clock, Data, Duration, Effect, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { type Claimed, ConnectionRepository, type Outcome, type SealedTokens } from "../db/ConnectionRepository.js"
+import { type Claimed, ConnectionRepository, type Outcome, type RefreshedTokens, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
 import { type DatabaseUnavailable, NotConnected, ProviderUnavailable, RateLimited, RefreshInProgress } from "../domain/errors.js"
-import { withTags } from "../observability/labels.js"
+import { taggedBy } from "../observability/labels.js"
 import { refreshes } from "../observability/metrics.js"
 import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
+import { makeBatcher } from "./batching.js"
 import { StatusChanges } from "./StatusChanges.js"
 
 /** After a transient failure the next attempt waits 1 min, doubling per failure, at most 1 h. */
@@ -45,6 +46,17 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const scope = yield* Effect.scope
 
     /**
+     * Refresh results that arrive together are stored together: under load (the monitor
+     * refreshing many connections at once) one statement stores many, each with its events.
+     */
+    const storeBatched = yield* makeBatcher(
+      (batch: ReadonlyArray<RefreshToStore>) =>
+        Effect.map(connections.storeRefreshes(batch), (stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id))),
+      { workers: 1, maxBatch: 100 }
+    )
+    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) => storeBatched({ connection, tokens, outcome })
+
+    /**
      * Runs `effect` to its end even when the caller is interrupted meanwhile (the
      * interruption waits for it), while its own timeouts still work. It runs in a fiber of
      * this service's scope, not a child of the caller (an interrupted fiber interrupts its
@@ -53,8 +65,9 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
 
+    const refreshesTagged = taggedBy(refreshes)
     const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
-      Metric.increment(withTags(refreshes, { platform, outcome, reason }))
+      Metric.increment(refreshesTagged({ platform, outcome, reason }))
 
     /** Waits until no live lease is held on the row, then gives the row as it is. */
     const awaitLease = (id: string, platform: string) =>
@@ -175,7 +188,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
           const grant = result.right
           const stored = yield* store(
             row,
-            connections.storeRefresh(row, {
+            storeRefresh(row, {
               accessToken: grant.accessToken,
               refreshToken: grant.refreshToken,
               previousRefreshToken: Option.some(refreshToken),

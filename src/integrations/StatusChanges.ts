@@ -133,13 +133,16 @@ export const StatusChangesLive = Layer.scoped(
         Effect.catchTag("ParseError", () => Effect.logWarning("ignored a malformed status notification"))
       )
 
-    yield* listen(sql.config, tell("all")).pipe(
+    // Only a process with listeners (one that keeps a status cache) listens: a monitor-only
+    // process would otherwise receive back every notification it sends.
+    const scope = yield* Effect.scope
+    const startListening = yield* Effect.once(listen(sql.config, tell("all")).pipe(
       Stream.runForEach(received),
       Effect.tapErrorCause(() =>
         Effect.logWarning("status notifications lost; listening again").pipe(Effect.zipRight(tell("all")))),
       Effect.retry(Schedule.spaced("1 second")),
-      Effect.forkScoped
-    )
+      Effect.forkIn(scope)
+    ))
 
     const pending = yield* Queue.unbounded<Pair>()
     const send = (pairs: Chunk.Chunk<Pair>) =>
@@ -157,7 +160,7 @@ export const StatusChangesLive = Layer.scoped(
     yield* Effect.forkScoped(sender)
 
     return {
-      subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]),
+      subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]).pipe(Effect.zipRight(startListening)),
       publish: (userId, platform) => tell({ userId, platform }).pipe(Effect.zipRight(Queue.offer(pending, [userId, platform])), Effect.asVoid)
     }
   })

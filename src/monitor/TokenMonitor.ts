@@ -6,7 +6,7 @@ import { StateRepository } from "../db/StateRepository.js"
 import type { Connection } from "../domain/Connection.js"
 import type { DatabaseUnavailable } from "../domain/errors.js"
 import { Refresher } from "../integrations/Refresher.js"
-import { withTags } from "../observability/labels.js"
+import { taggedBy, withTags } from "../observability/labels.js"
 import { monitorConnections, monitorDue, monitorTickDuration, monitorTicks } from "../observability/metrics.js"
 
 export interface TickReport {
@@ -43,6 +43,8 @@ const classify = (result: Either.Either<Connection, { readonly _tag: string }>, 
   return { _tag: "failed", reason }
 }
 
+const connectionsTagged = taggedBy(monitorConnections)
+
 const failuresOf = (report: TickReport) => Object.values(report.failed).reduce((a, b) => a + b, 0)
 
 /**
@@ -76,7 +78,7 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
               if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
             })),
           Effect.tap((outcome) =>
-            Metric.increment(withTags(monitorConnections, {
+            Metric.increment(connectionsTagged({
               platform: row.platform,
               outcome: outcome._tag,
               reason: outcome._tag === "failed" ? outcome.reason : ""
@@ -105,7 +107,7 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         const byPlatform = new Map<string, number>()
         for (const row of warned) byPlatform.set(row.platform, (byPlatform.get(row.platform) ?? 0) + 1)
         for (const [platform, n] of byPlatform) {
-          yield* Metric.incrementBy(withTags(monitorConnections, { platform, outcome: "warned", reason: "" }), n)
+          yield* Metric.incrementBy(connectionsTagged({ platform, outcome: "warned", reason: "" }), n)
         }
         return warned.length
       })

@@ -3,7 +3,7 @@ import { Cause, Clock, type Context, Duration, Effect, Exit, Metric } from "effe
 import { type ProviderError, ProviderUnavailable } from "../domain/errors.js"
 import { RequestGuard } from "../oauth/http.js"
 import type { OAuthClient } from "../oauth/OAuthClient.js"
-import { withTags } from "../observability/labels.js"
+import { taggedBy } from "../observability/labels.js"
 import { providerCalls, tokenEndpointLatency } from "../observability/metrics.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import { type RetrySettings, withRetry } from "../resilience/retry.js"
@@ -27,7 +27,9 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
     const platform = client.definition.key
     const budget = operationBudget(resilience, client.settings.timeout)
 
-    const calls = (operation: string, outcome: string) => Metric.increment(withTags(providerCalls, { platform, operation, outcome }))
+    const callsTagged = taggedBy(providerCalls)
+    const latencyTagged = taggedBy(tokenEndpointLatency)
+    const calls = (operation: string, outcome: string) => Metric.increment(callsTagged({ platform, operation, outcome }))
 
     /** Times a request that was sent, whatever it answered; an interrupted one never finished. */
     const timed = (operation: string) => <A, E, R>(request: Effect.Effect<A, E, R>) =>
@@ -36,15 +38,19 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
           Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
             ? Effect.void
             : Effect.flatMap(Clock.currentTimeNanos, (end) =>
-              Metric.update(withTags(tokenEndpointLatency, { platform, operation }), Number(end - start) / 1e9))))
+              Metric.update(latencyTagged({ platform, operation }), Number(end - start) / 1e9))))
 
+    const requestTimeout = Duration.toMillis(client.settings.timeout)
     const guard = (operation: string, tokenEndpoint: boolean, deadline: number): Context.Tag.Service<RequestGuard> => ({
       observe: (request) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          breaker.protect(tokenEndpoint ? timed(operation)(request) : request).pipe(
-            // However many requests an attempt makes, none runs past the operation's budget.
-            Effect.timeoutFail({ duration: Math.max(0, deadline - now), onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
-          ))
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const protectedRequest = breaker.protect(tokenEndpoint ? timed(operation)(request) : request)
+          // However many requests an attempt makes, none runs past the operation's budget; a
+          // request that would end before the budget does is bounded by its own timeout alone.
+          return deadline - now >= requestTimeout
+            ? protectedRequest
+            : Effect.timeoutFail(protectedRequest, { duration: Math.max(0, deadline - now), onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
+        })
     })
 
     const observe = (operation: string) => <A>(effect: Effect.Effect<A, ProviderError>): Effect.Effect<A, ProviderError> =>

@@ -156,6 +156,11 @@ const monitorWith = (
         refreshToken: connection.hasRefreshToken ? Option.some(Redacted.make(`rt-${connection.id}`)) : Option.none()
       }),
     storeRefresh: (connection, _tokens, outcome) => settle(connection.id, "storeRefresh", outcome),
+    storeRefreshes: (batch) =>
+      Effect.map(
+        Effect.forEach(batch, ({ connection, outcome }) => Effect.map(settle(connection.id, "storeRefresh", outcome), (row) => [connection.id, row] as const)),
+        (stored) => new Map(stored.flatMap(([id, row]) => Option.isSome(row) ? [[id, row.value] as const] : []))
+      ),
     recordRefreshFailure: (id, failure, outcome) => settle(id, "recordRefreshFailure", outcome, failure.nextAttemptAt),
     markDead: (id, _status, _reason, outcome) => settle(id, "markDead", outcome),
     markValidated: (id, outcome) => settle(id, "markValidated", outcome),

@@ -8,9 +8,10 @@
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Duration, Effect, Layer, Redacted } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
 import pg from "pg"
 import { makeCipher, TokenCipher } from "../../src/crypto/TokenCipher.js"
-import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
+import { claimDueRefreshesStatement, ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { seedDueConnections } from "../../test/support/connections.js"
 import { startFakeBing } from "../../test/support/platforms/index.js"
@@ -132,20 +133,24 @@ const claims = async (db: BenchDatabase) => {
       now(), now()
     from generate_series(1, ${LARGE}) i`)
   await client.query("analyze oauth_connections")
-  const claim = `with due as (
-      select id from oauth_connections
-      where status = 'active' and expires_at < now() + interval '10 minutes' and refresh_token is not null
-        and (next_attempt_at is null or next_attempt_at <= now())
-        and (lease_until is null or lease_until <= now())
-      order by expires_at limit 500 for update skip locked)
-    update oauth_connections c set lease_until = now() + interval '2 minutes', lease_owner = 'bench'
-    from due where c.id = due.id returning c.id`
-  const plan = (await client.query<{ "QUERY PLAN": string }>(`explain ${claim}`)).rows.map((r) => r["QUERY PLAN"])
+  // The monitor's own claim statement, as the repository compiles it, with its parameters.
+  const now = new Date()
+  const [claim, params] = await Effect.runPromise(
+    Effect.map(SqlClient.SqlClient, (sql) =>
+      claimDueRefreshesStatement(sql, {
+        owner: "bench",
+        now,
+        horizon: new Date(now.getTime() + 10 * 60_000),
+        leaseUntil: new Date(now.getTime() + 2 * 60_000),
+        limit: 500
+      }).compile()).pipe(Effect.provide(pgClientLayer(Redacted.make(db.url), pool)), Effect.scoped)
+  )
+  const plan = (await client.query<{ "QUERY PLAN": string }>(`explain ${claim}`, [...params])).rows.map((r) => r["QUERY PLAN"])
   const times: Array<number> = []
   let claimed = 0
   for (;;) {
     const t = performance.now()
-    const { rowCount } = await client.query(claim)
+    const { rowCount } = await client.query(claim, [...params])
     times.push(performance.now() - t)
     claimed += rowCount ?? 0
     if ((rowCount ?? 0) < 500) break

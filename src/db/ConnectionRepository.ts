@@ -74,6 +74,30 @@ const columnsOf = (alias: string) => {
   return [...columnNames.map((c) => `${q}${c}`), `(${q}refresh_token is not null) as has_refresh_token`].join(", ")
 }
 
+/**
+ * The monitor's claim, one statement: active connections with a refresh token that expire
+ * before `horizon`, not waiting for a retry, not leased (nor held earlier by this pass),
+ * locked with SKIP LOCKED so concurrent monitors take disjoint rows, and leased to `owner`.
+ * Exported so the benchmark can EXPLAIN the very statement the monitor runs.
+ */
+export const claimDueRefreshesStatement = (
+  sql: SqlClient.SqlClient,
+  claim: { readonly owner: string; readonly now: Date; readonly horizon: Date; readonly leaseUntil: Date; readonly limit: number }
+) =>
+  sql`with due as (
+      select id from oauth_connections
+      where status = 'active' and expires_at < ${claim.horizon} and refresh_token is not null
+        and (next_attempt_at is null or next_attempt_at <= ${claim.now})
+        and (lease_until is null or lease_until <= ${claim.now})
+        and lease_owner is distinct from ${claim.owner}
+      order by expires_at
+      limit ${claim.limit}
+      for update skip locked
+    )
+    update oauth_connections c set lease_until = ${claim.leaseUntil}, lease_owner = ${claim.owner}
+    from due where c.id = due.id
+    returning ${sql.literal(columnsOf("c"))}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`
+
 export class ConnectionRepository extends Effect.Service<ConnectionRepository>()("Integrations/ConnectionRepository", {
   dependencies: [TokenCipher.Default],
   effect: Effect.gen(function*() {
@@ -301,19 +325,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
        * attempts a row at most once.
        */
       claimDueRefreshes: (owner: string, now: Date, horizon: Date, leaseUntil: Date, limit: number) =>
-        sql`with due as (
-            select id from oauth_connections
-            where status = 'active' and expires_at < ${horizon} and refresh_token is not null
-              and (next_attempt_at is null or next_attempt_at <= ${now})
-              and (lease_until is null or lease_until <= ${now})
-              and lease_owner is distinct from ${owner}
-            order by expires_at
-            limit ${limit}
-            for update skip locked
-          )
-          update oauth_connections c set lease_until = ${leaseUntil}, lease_owner = ${owner}
-          from due where c.id = due.id
-          returning ${selectClaimed}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`.pipe(claimed, orUnavailable),
+        claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit }).pipe(claimed, orUnavailable),
 
       /** Like claimDueRefreshes, for tokens without expiry not validated since `validatedBefore`. */
       claimDueValidations: (owner: string, now: Date, validatedBefore: Date, leaseUntil: Date, limit: number) =>

@@ -21,6 +21,7 @@ import { type BenchDatabase, peakRssMiB, startDatabase } from "../shared/databas
 const LATENCY_MS = 20
 const DUE = Number(process.env["BENCH_DUE"] ?? "10000")
 const LARGE = Number(process.env["BENCH_LARGE"] ?? "1000000")
+const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "16,64").split(",").map(Number)
 const keyMaterial = randomBytes(32)
 const KEYS = `bench:${keyMaterial.toString("base64")}`
 const cipher = makeCipher([{ id: "bench", key: Redacted.make(new Uint8Array(keyMaterial)) }])
@@ -94,7 +95,7 @@ const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: nu
 
 const throughput = async (db: BenchDatabase) => {
   const rows: Array<string> = []
-  for (const concurrency of [16, 64]) {
+  for (const concurrency of CONCURRENCIES) {
     const fake = await startFakeBing({ latencyMs: LATENCY_MS })
     progress(`seeding ${DUE} due connections`)
     const client = new pg.Client({ connectionString: db.url })

@@ -48,7 +48,9 @@ const read = (path: string): Either.Either<Stored | undefined, string> => {
 const write = (path: string, stored: Stored, create: boolean): Either.Either<"written" | "exists", string> => {
   const text = `${JSON.stringify(stored, null, 2)}\n`
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    // Reachable by others: the embedded database lives beside it by default (.data/pg) and
+    // PostgreSQL's own user must reach it. The file itself is the owner's only.
+    if (mkdirSync(dirname(path), { recursive: true }) !== undefined) chmodSync(dirname(path), 0o755)
     if (create) {
       writeFileSync(path, text, { mode: 0o600, flag: "wx" })
     } else {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Logger, Redacted } from "effect"
 import { type ConfigInvalid, loadSettings } from "../../src/config/AppConfig.js"
@@ -32,6 +32,8 @@ describe("development secrets file", () => {
       const file = secretsFile()
       yield* start({ DEV_SECRETS_FILE: file })
       expect(statSync(file).mode & 0o777).toBe(0o600)
+      // The embedded database lives in that directory by default: PostgreSQL's user must traverse it.
+      expect(statSync(dirname(file)).mode & 0o111).toBe(0o111)
       expect(Object.keys(JSON.parse(readFileSync(file, "utf8"))).sort()).toEqual(["API_KEYS", "TOKEN_ENCRYPTION_KEYS"])
     }))
 

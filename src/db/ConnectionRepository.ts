@@ -10,7 +10,7 @@ import {
 } from "../domain/Connection.js"
 import { ConnectionUnreadable, type DatabaseUnavailable } from "../domain/errors.js"
 import { orUnavailable } from "./Database.js"
-import { insertEventsForChanged, type OutcomeEvent } from "./EventRepository.js"
+import { insertEventsForChanged, insertOwnEventsForChanged, type OutcomeEvent } from "./EventRepository.js"
 
 export interface NewConnection extends ConnectionIdentity {
   readonly tokens: IssuedTokens
@@ -217,11 +217,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
             from input i
             where c.id = i.id and c.status = 'active' and c.lease_owner = i.owner
             returning c.*, i.at as event_at, i.events as outcome_events
-          ), logged as (
-            insert into oauth_events (connection_id, user_id, platform, kind, detail, at)
-            select changed.id, changed.user_id, changed.platform, e.kind, e.detail, changed.event_at
-            from changed cross join jsonb_to_recordset(changed.outcome_events) as e(kind text, detail jsonb)
-          )
+          ), logged as (${insertOwnEventsForChanged(sql)})
           select ${select} from changed`).pipe(orUnavailable)
         return new Map(stored.map((row) => [row.id, row]))
       })
@@ -270,9 +266,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       tokens,
       openTokens,
       findById: (id: string) => one(sql`select ${select} from oauth_connections where id = ${id}`).pipe(orUnavailable),
-      findByUser: (userId: string) =>
-        many(sql`select ${select} from oauth_connections where user_id = ${userId} order by platform, account_id`).pipe(orUnavailable),
-      /** The connections of several users in one statement, each user's in the order of findByUser. */
+      /** The connections of several users in one statement, each user's ordered by platform and account. */
       findByUsers: (userIds: ReadonlyArray<string>) =>
         many(sql`select ${select} from oauth_connections where user_id = any(${userIds})
           order by user_id, platform, account_id`).pipe(orUnavailable),

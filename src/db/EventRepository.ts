@@ -46,6 +46,15 @@ export const insertEventsForChanged = (
       ${rowDetail === undefined ? sql`e.detail` : sql`e.detail || ${rowDetail}`}, ${now}
     from changed cross join jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(kind text, detail jsonb)`
 
+/**
+ * Like insertEventsForChanged, for a CTE `changed` whose rows carry their own events
+ * (`outcome_events`, a jsonb array of {kind, detail}) and time (`event_at`).
+ */
+export const insertOwnEventsForChanged = (sql: SqlClient.SqlClient) =>
+  sql`insert into oauth_events (connection_id, user_id, platform, kind, detail, at)
+    select changed.id, changed.user_id, changed.platform, e.kind, e.detail, changed.event_at
+    from changed cross join jsonb_to_recordset(changed.outcome_events) as e(kind text, detail jsonb)`
+
 export class EventRepository extends Effect.Service<EventRepository>()("Integrations/EventRepository", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient

@@ -8,12 +8,14 @@ import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { makeAuthenticator } from "./auth.js"
+import { PLATFORM_KEY, USER_ID } from "./schemas.js"
 import { StatusCache } from "./StatusCache.js"
 
 /** Answers a request and says so, or leaves it (untouched) to the HttpApi app. */
 export type FastPath = (request: IncomingMessage, response: ServerResponse) => boolean
 
-const STATUS_PATH = /^\/v1\/users\/([A-Za-z0-9._:@|+-]{1,200})\/connections(?:\/([a-z0-9_-]{1,40}))?$/
+// The contract's own identifier patterns: what the fast path takes, the handlers would accept.
+const STATUS_PATH = new RegExp(`^/v1/users/(${USER_ID})/connections(?:/(${PLATFORM_KEY}))?$`)
 
 /**
  * The two hottest reads, GET /v1/users/{user_id}/connections and .../connections/{platform},

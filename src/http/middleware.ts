@@ -8,7 +8,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Duration, Effect, Either, Exit, Metric, Option, Schema } from "effect"
 import { CircuitOpen, RateLimited } from "../domain/errors.js"
-import { withTags } from "../observability/labels.js"
+import { taggedBy } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 import { callbackSecurityHeaders } from "./callbackPage.js"
 
@@ -43,32 +43,14 @@ export const routeOf = (path: string, platforms: ReadonlySet<string>): string =>
   return PLAIN_ROUTES.has(plain) ? plain : "other"
 }
 
-/** Tagged metrics are made once per (method, route, status), a bounded set, not per request. */
-const memo = <A>(make: (key: string) => A) => {
-  const made = new Map<string, A>()
-  return (key: string) => {
-    let found = made.get(key)
-    if (found === undefined) {
-      found = make(key)
-      made.set(key, found)
-    }
-    return found
-  }
-}
-
 /**
  * Counts and times every request by method, route template and status, and logs failures.
  * A log line names the route template, never the URL: a callback's query holds a code and a state.
  */
 export const observeRequests = (platforms: ReadonlySet<string>) => {
-  const counters = memo((key: string) => {
-    const [method = "", route = "", status = ""] = key.split(" ")
-    return withTags(httpRequests, { method, route, status })
-  })
-  const timers = memo((key: string) => {
-    const [method = "", route = ""] = key.split(" ")
-    return withTags(httpRequestDuration, { method, route })
-  })
+  // Made once per (method, route, status), a bounded set, not per request.
+  const counters = taggedBy(httpRequests)
+  const timers = taggedBy(httpRequestDuration)
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -81,8 +63,8 @@ export const observeRequests = (platforms: ReadonlySet<string>) => {
             const end = yield* Effect.clockWith((c) => c.currentTimeNanos)
             const seconds = Duration.toSeconds(Duration.nanos(end - start))
             const status = Exit.isSuccess(exit) ? exit.value.status : 500
-            yield* Metric.increment(counters(`${method} ${route} ${status}`))
-            yield* Metric.update(timers(`${method} ${route}`), seconds)
+            yield* Metric.increment(counters({ method, route, status: String(status) }))
+            yield* Metric.update(timers({ method, route }), seconds)
             if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
               yield* Effect.logError("request failed", exit.cause).pipe(
                 Effect.annotateLogs({ method, route, status, duration_ms: Math.round(seconds * 1000) })

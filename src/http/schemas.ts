@@ -1,13 +1,16 @@
 import { Schema } from "effect"
 
 /** Identifiers arrive in paths: printable, no slashes or spaces, at most 200 characters. */
+export const USER_ID = "[A-Za-z0-9._:@|+-]{1,200}"
+export const PLATFORM_KEY = "[a-z0-9_-]{1,40}"
+
 export const UserId = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9._:@|+-]{1,200}$/, {
+  Schema.pattern(new RegExp(`^${USER_ID}$`), {
     message: () => "user_id must be 1-200 characters of letters, digits and . _ : @ | + -"
   })
 )
 export const PlatformKey = Schema.String.pipe(
-  Schema.pattern(/^[a-z0-9_-]{1,40}$/, { message: () => "platform must be a lower-case platform key such as gsc" })
+  Schema.pattern(new RegExp(`^${PLATFORM_KEY}$`), { message: () => "platform must be a lower-case platform key such as gsc" })
 )
 
 export const UserPath = Schema.Struct({ user_id: UserId })

@@ -1,4 +1,3 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { ConnectionRepository } from "./db/ConnectionRepository.js"
@@ -7,12 +6,13 @@ import { StateRepository } from "./db/StateRepository.js"
 import { Integrations } from "./integrations/Integrations.js"
 import { Refresher } from "./integrations/Refresher.js"
 import { StatusChangesLive } from "./integrations/StatusChanges.js"
+import * as UndiciClient from "./oauth/undiciClient.js"
 import { PlatformCatalog, ProviderRegistry } from "./registry/ProviderRegistry.js"
 
 /** Repositories, providers and flows over storage, for the platforms of `catalog`. */
 export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) => Integrations.Default.pipe(
   Layer.provideMerge(Refresher.Default),
-  Layer.provideMerge(ProviderRegistry.DefaultWithoutDependencies.pipe(Layer.provide([catalog, NodeHttpClient.layerUndici]))),
+  Layer.provideMerge(ProviderRegistry.DefaultWithoutDependencies.pipe(Layer.provide([catalog, UndiciClient.layer]))),
   Layer.provideMerge(Layer.mergeAll(ConnectionRepository.DefaultWithoutDependencies, StateRepository.Default, EventRepository.Default)),
   Layer.provideMerge(TokenCipher.Default),
   Layer.provideMerge(StatusChangesLive)

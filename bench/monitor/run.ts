@@ -16,7 +16,7 @@ import { pgClientLayer } from "../../src/db/Database.js"
 import { seedDueConnections } from "../../test/support/connections.js"
 import { startFakeBing } from "../../test/support/platforms/index.js"
 import type { FakeOAuthPlatform } from "../../test/support/platforms/index.js"
-import { type BenchDatabase, peakRssMiB, startDatabase } from "../shared/database.js"
+import { type BenchDatabase, cpuSeconds, peakRssMiB, startDatabase } from "../shared/database.js"
 
 const LATENCY_MS = 20
 const DUE = Number(process.env["BENCH_DUE"] ?? "10000")
@@ -46,6 +46,8 @@ interface Pass {
   readonly refreshed: number
   readonly failed: number
   readonly peakRssMiB: number
+  /** CPU time of the monitor process, start-up included. */
+  readonly cpuSeconds: number
 }
 
 /** `monitor --once` as its own process; its tick report comes from its JSON log line. */
@@ -70,10 +72,12 @@ const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: nu
     })
     // VmHWM only grows: its last reading before the exit is the peak.
     let peak = 0
+    let cpu = 0
     const sampler = setInterval(() => {
       try {
         const reading = peakRssMiB(child.pid ?? 0)
         if (Number.isFinite(reading)) peak = Math.max(peak, reading)
+        cpu = cpuSeconds(child.pid ?? 0)
       } catch {
         // exited
       }
@@ -88,7 +92,8 @@ const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: nu
         durationMs: tick.annotations["duration_ms"] ?? Number.NaN,
         refreshed: tick.annotations["refreshed"] ?? Number.NaN,
         failed: tick.annotations["failed"] ?? Number.NaN,
-        peakRssMiB: peak
+        peakRssMiB: peak,
+        cpuSeconds: cpu
       })
     })
   })
@@ -108,13 +113,13 @@ const throughput = async (db: BenchDatabase) => {
     await fake.close()
     const rate = pass.refreshed / (pass.durationMs / 1000)
     const ideal = concurrency / (LATENCY_MS / 1000)
-    rows.push(`| ${concurrency} | ${pass.refreshed} | ${pass.failed} | ${(pass.durationMs / 1000).toFixed(1)} | ${rate.toFixed(0)} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${pass.peakRssMiB.toFixed(0)} |`)
+    rows.push(`| ${concurrency} | ${pass.refreshed} | ${pass.failed} | ${(pass.durationMs / 1000).toFixed(1)} | ${rate.toFixed(0)} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${pass.peakRssMiB.toFixed(0)} | ${(1000 * pass.cpuSeconds / pass.refreshed).toFixed(2)} |`)
   }
   return [
     `${DUE} due connections, fake token endpoint answering in ${LATENCY_MS} ms (rotating refresh tokens), one \`monitor --once\` process:`,
     "",
-    "| concurrency | refreshed | failed | seconds | refreshes/s | ideal/s | of ideal | peak RSS MiB |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| concurrency | refreshed | failed | seconds | refreshes/s | ideal/s | of ideal | peak RSS MiB | monitor CPU ms per refresh |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows
   ]
 }

@@ -76,6 +76,17 @@ export const peakRssMiB = (pid: number): number => {
   return line === undefined ? Number.NaN : Number(line.replace(/\D+/g, "")) / 1024
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (Linux). */
+export const cpuSeconds = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+/** USER_HZ: 100 on every mainstream Linux build. */
+const CLOCK_TICKS = 100
+
 export const waitForHttp = async (url: string, timeoutMs = 30_000) => {
   const start = Date.now()
   while (Date.now() - start < timeoutMs) {

@@ -1,9 +1,9 @@
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Effect, Either, Layer } from "effect"
 import { AppConfig, describeConfigError } from "../config/AppConfig.js"
 import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
 import { makeOAuthClient } from "../oauth/OAuthClient.js"
+import * as UndiciClient from "../oauth/undiciClient.js"
 import type { PlatformDefinition, PlatformSettings } from "../platforms/definition.js"
 import { readSettings } from "../platforms/settings.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
@@ -50,7 +50,7 @@ interface Built {
  * alone with PlatformNotConfigured; the others work.
  */
 export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integrations/ProviderRegistry", {
-  dependencies: [PlatformCatalog.Default, NodeHttpClient.layerUndici],
+  dependencies: [PlatformCatalog.Default, UndiciClient.layer],
   effect: Effect.gen(function*() {
     const catalog = yield* PlatformCatalog
     const app = yield* AppConfig

@@ -1,13 +1,13 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import { warnMisconfiguredPlatforms } from "../../src/config/platformWarnings.js"
+import * as UndiciClient from "../../src/oauth/undiciClient.js"
 import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
 import { testConfig } from "../support/config.js"
 
 const registryWith = (env: Record<string, string>) =>
   ProviderRegistry.DefaultWithoutDependencies.pipe(
-    Layer.provide([PlatformCatalog.Default, NodeHttpClient.layerUndici, testConfig()]),
+    Layer.provide([PlatformCatalog.Default, UndiciClient.layer, testConfig()]),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
   )
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Data, Duration, Effect, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository, type Outcome, type RefreshedTokens, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
@@ -64,6 +64,24 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
      */
     const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
+
+    /**
+     * Like shielded, in two steps: the first ends once `work` has called `answered` (the
+     * platform has answered) or has ended, and gives the second, which waits for the rest
+     * (the store). Between the two the caller is free: the monitor calls the next platform
+     * while the previous answers are being stored. `track` gets, as soon as the work starts,
+     * an effect that waits for its end: an interrupted caller waits on it.
+     */
+    const shieldedInTwo = <A, E, R>(work: (answered: Effect.Effect<void>) => Effect.Effect<A, E, R>, track: (rest: Effect.Effect<unknown>) => void) =>
+      Effect.uninterruptible(Effect.gen(function*() {
+        const answered = yield* Deferred.make<void>()
+        const signal = Deferred.succeed(answered, undefined)
+        const fiber = yield* Effect.forkIn(Effect.interruptible(work(signal)).pipe(Effect.ensuring(signal)), scope)
+        // Told before anything can interrupt the caller, so that it can wait for the rest whatever happens.
+        track(Fiber.await(fiber))
+        yield* Deferred.await(answered)
+        return Effect.uninterruptible(Fiber.join(fiber))
+      }))
 
     const refreshesTagged = taggedBy(refreshes)
     const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
@@ -180,9 +198,16 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
      * interrupted: a platform that rotates refresh tokens has retired the old one once it
      * answers, so an answer not stored would be a connection lost.
      */
-    const refreshAndStore = (row: Connection, owner: string, provider: IntegrationProvider, refreshToken: Redacted.Redacted<string>) =>
-      shielded(Effect.gen(function*() {
+    const refreshThenStore = (
+      row: Connection,
+      owner: string,
+      provider: IntegrationProvider,
+      refreshToken: Redacted.Redacted<string>,
+      answered: Effect.Effect<void>
+    ) =>
+      Effect.gen(function*() {
         const result = yield* Effect.either(provider.refresh(refreshToken))
+        yield* answered
         const t = yield* now
         if (result._tag === "Right") {
           const grant = result.right
@@ -222,7 +247,10 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
             yield* recordFailure(row, owner, error, false)
             return yield* error
         }
-      }))
+      })
+
+    const refreshAndStore = (row: Connection, owner: string, provider: IntegrationProvider, refreshToken: Redacted.Redacted<string>) =>
+      shielded(refreshThenStore(row, owner, provider, refreshToken, Effect.void))
 
     /** What a refresh under the lease `owner` holds needs: the platform and the refresh token. */
     const prepareRefresh = (row: Connection, owner: string, sealed?: SealedTokens) =>
@@ -258,23 +286,26 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
     return {
       /**
-       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned. A
+       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned, in two
+       * steps: this effect ends once the platform has answered, and gives the effect that
+       * waits for the outcome to be stored (it is stored whatever happens to the caller;
+       * `track` gets an effect that waits for that as soon as the platform is called). A
        * failure that stored nothing (a skip) leaves the lease held: the monitor releases its
        * leases when its pass ends, so the row is not attempted twice in one pass.
        */
-      refreshHeld: (claimed: Claimed, owner: string) =>
+      refreshHeld: (claimed: Claimed, owner: string, track: (rest: Effect.Effect<unknown>) => void) =>
         Effect.gen(function*() {
           const row = claimed.connection
           const { provider, refreshToken } = yield* prepareRefresh(row, owner, claimed.sealed)
           yield* ensureLeaseOutlasts(row, provider)
-          return yield* refreshAndStore(row, owner, provider, refreshToken)
+          return yield* shieldedInTwo((answered) => refreshThenStore(row, owner, provider, refreshToken, answered), track)
         }),
       validateHeld: (claimed: Claimed, owner: string) =>
         Effect.gen(function*() {
           const row = claimed.connection
           const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
           yield* ensureLeaseOutlasts(row, provider)
-          return yield* validateAndStore(row, owner, provider, accessToken)
+          return Effect.succeed(yield* validateAndStore(row, owner, provider, accessToken))
         }),
 
       /**

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Layer, Metric, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository } from "../db/ConnectionRepository.js"
 import { StateRepository } from "../db/StateRepository.js"
@@ -68,23 +68,40 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
      * its lease until the pass ends (so no claim of this pass takes it again); the pass then
      * releases them all in one statement, and the next pass finds them due.
      */
+    /** The stored outcome of a row whose platform call has ended (or that failed before calling). */
+    const settled = (step: Either.Either<Effect.Effect<Connection, { readonly _tag: string }>, { readonly _tag: string }>): Effect.Effect<Either.Either<Connection, { readonly _tag: string }>> =>
+      Either.isLeft(step) ? Effect.succeed(Either.left(step.left)) : Effect.either(step.right)
+
     const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate", held: Set<string>) =>
-      Effect.forEach(rows, (claimed) => {
-        const row = claimed.connection
-        return Effect.either(kind === "refresh" ? refresher.refreshHeld(claimed, owner) : refresher.validateHeld(claimed, owner)).pipe(
-          Effect.map((result) => classify(result, kind === "refresh" ? "refreshed" : "validated")),
-          Effect.tap((outcome) =>
-            Effect.sync(() => {
-              if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
-            })),
-          Effect.tap((outcome) =>
-            Metric.increment(connectionsTagged({
-              platform: row.platform,
-              outcome: outcome._tag,
-              reason: outcome._tag === "failed" ? outcome.reason : ""
-            })))
+      Effect.gen(function*() {
+        // MONITOR_CONCURRENCY bounds the calls to platforms; their outcomes are stored meanwhile, and awaited below.
+        const inFlight: Array<Effect.Effect<unknown>> = []
+        const track = (rest: Effect.Effect<unknown>) => {
+          inFlight.push(rest)
+        }
+        const started = yield* Effect.forEach(rows, (claimed) =>
+          Effect.map(
+            Effect.either(kind === "refresh" ? refresher.refreshHeld(claimed, owner, track) : refresher.validateHeld(claimed, owner)),
+            (step) => [claimed.connection, step] as const
+          ), { concurrency: settings.concurrency }).pipe(
+          // Interrupted: the refreshes the platforms have answered are stored before the pass releases its leases.
+          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.forEach(inFlight, (rest) => rest, { discard: true }))
         )
-      }, { concurrency: settings.concurrency })
+        return yield* Effect.forEach(started, ([row, step]) =>
+          settled(step).pipe(
+            Effect.map((result) => classify(result, kind === "refresh" ? "refreshed" : "validated")),
+            Effect.tap((outcome) =>
+              Effect.sync(() => {
+                if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
+              })),
+            Effect.tap((outcome) =>
+              Metric.increment(connectionsTagged({
+                platform: row.platform,
+                outcome: outcome._tag,
+                reason: outcome._tag === "failed" ? outcome.reason : ""
+              })))
+          ))
+      })
 
     type Claim = (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, DatabaseUnavailable>
 

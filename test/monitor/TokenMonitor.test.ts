@@ -115,6 +115,8 @@ const monitorWith = (
     /** Replaces the claim's answer on the nth claim. */
     readonly claimFails?: (n: number) => Effect.Effect<never, DatabaseUnavailable> | undefined
     readonly expiring?: ReadonlyArray<Connection>
+    /** How long storing refresh results takes. */
+    readonly storeTakes?: Duration.Duration
   } = {},
   config = settings()
 ) => {
@@ -158,7 +160,7 @@ const monitorWith = (
     storeRefresh: (connection, _tokens, outcome) => settle(connection.id, "storeRefresh", outcome),
     storeRefreshes: (batch) =>
       Effect.map(
-        Effect.forEach(batch, ({ connection, outcome }) => Effect.map(settle(connection.id, "storeRefresh", outcome), (row) => [connection.id, row] as const)),
+        Effect.zipRight(Effect.sleep(options.storeTakes ?? Duration.zero), Effect.forEach(batch, ({ connection, outcome }) => Effect.map(settle(connection.id, "storeRefresh", outcome), (row) => [connection.id, row] as const))),
         (stored) => new Map(stored.flatMap(([id, row]) => Option.isSome(row) ? [[id, row.value] as const] : []))
       ),
     recordRefreshFailure: (id, failure, outcome) => settle(id, "recordRefreshFailure", outcome, failure.nextAttemptAt),
@@ -330,6 +332,26 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(report).toMatchObject({ due: 3, refreshed: 2, skipped: 1 })
       expect(yield* Ref.get(world.platformCalls)).toBe(2)
       expect(yield* Ref.get(world.released)).toEqual([["l3"]])
+    }))
+
+  it.effect("MONITOR_CONCURRENCY bounds the calls to platforms: the next call goes out while the last answer is being stored", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld([row("p1"), row("p2"), row("p3")])
+      const fiber = yield* Effect.fork(tickOf(world, {
+        answer: () => Effect.as(Effect.sleep("1 second"), grant),
+        storeTakes: Duration.seconds(5)
+      }, settings({ concurrency: 1 })))
+      // One call at a time, each answered in 1 s: the third call is out at 2 s, before any store has ended.
+      yield* TestClock.adjust("2500 millis")
+      expect(yield* Ref.get(world.platformCalls)).toBe(3)
+      expect(yield* Ref.get(world.writes)).toEqual([])
+      // The pass ends only once every answer is stored.
+      yield* TestClock.adjust("5 seconds")
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      const report = yield* Fiber.join(fiber)
+      expect(report).toMatchObject({ due: 3, refreshed: 3, failed: {} })
+      expect((yield* Ref.get(world.writes)).map((w) => w.id).sort()).toEqual(["p1", "p2", "p3"])
     }))
 
   it.effect("a refresh in flight when the tick is interrupted runs to its end and is stored; rows not started are released", () =>

@@ -76,11 +76,16 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       Effect.uninterruptible(Effect.gen(function*() {
         const answered = yield* Deferred.make<void>()
         const signal = Deferred.succeed(answered, undefined)
-        const fiber = yield* Effect.forkIn(Effect.interruptible(work(signal)).pipe(Effect.ensuring(signal)), scope)
+        // The outcome alone is kept for the caller, not the fiber that produced it.
+        const done = yield* Deferred.make<A, E>()
+        yield* Effect.forkIn(
+          Effect.interruptible(work(signal)).pipe(Effect.exit, Effect.flatMap((exit) => Deferred.done(done, exit)), Effect.ensuring(signal)),
+          scope
+        )
         // Told before anything can interrupt the caller, so that it can wait for the rest whatever happens.
-        track(Fiber.await(fiber))
+        track(Effect.exit(Deferred.await(done)))
         yield* Deferred.await(answered)
-        return Effect.uninterruptible(Fiber.join(fiber))
+        return Effect.uninterruptible(Deferred.await(done))
       }))
 
     const refreshesTagged = taggedBy(refreshes)

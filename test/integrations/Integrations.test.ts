@@ -25,29 +25,19 @@ import type { IntegrationProvider } from "../../src/registry/IntegrationProvider
 import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
 import { testConfig } from "../support/config.js"
 import { connectionRow } from "../support/connections.js"
+import { plainDefinition } from "../registry/scriptedHttp.js"
 import { failureTagged } from "../support/effects.js"
 
 // The service alone: every collaborator is a mock Layer; nothing here touches PostgreSQL or
 // HTTP. Tests run on the TestClock, which starts at 0, so instants are offsets from the epoch.
 const minutes = (n: number) => new Date(Duration.toMillis(Duration.minutes(n)))
 
-const definition = (overrides: Partial<PlatformDefinition> = {}): PlatformDefinition => ({
-  key: "gsc",
-  displayName: "Google Search Console",
-  endpoints: { authorize: "https://accounts.example/authorize", token: "https://accounts.example/token" },
-  scopes: ["read"],
-  scopeSeparator: " ",
-  authorizeParams: {},
-  pkce: true,
-  client: "confidential",
-  clientAuth: "body",
-  tokenBody: "form",
-  paramCase: "snake",
-  refresh: "token",
-  invalidGrantTolerance: 1,
-  revocation: false,
-  ...overrides
-})
+const definition = (overrides: Partial<PlatformDefinition> = {}): PlatformDefinition =>
+  plainDefinition("gsc", {
+    displayName: "Google Search Console",
+    endpoints: { authorize: "https://accounts.example/authorize", token: "https://accounts.example/token" },
+    ...overrides
+  })
 
 const settings = (overrides: Partial<PlatformSettings> = {}): PlatformSettings => ({
   clientId: "client",

@@ -6,25 +6,7 @@ import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRe
 import { idleHealth } from "../../src/resilience/CircuitBreaker.js"
 import { testConfig, testSettings } from "../support/config.js"
 import { failureTagged } from "../support/effects.js"
-import { scriptedHttp } from "./scriptedHttp.js"
-
-const definition = (key: string, overrides: Partial<PlatformDefinition> = {}): PlatformDefinition => ({
-  key,
-  displayName: key.toUpperCase(),
-  endpoints: { authorize: `https://${key}.example/authorize`, token: `https://${key}.example/token` },
-  scopes: ["read"],
-  scopeSeparator: " ",
-  authorizeParams: {},
-  pkce: true,
-  client: "confidential",
-  clientAuth: "body",
-  tokenBody: "form",
-  paramCase: "snake",
-  refresh: "token",
-  invalidGrantTolerance: 1,
-  revocation: false,
-  ...overrides
-})
+import { plainDefinition as definition, scriptedHttp } from "./scriptedHttp.js"
 
 /** An HttpClient that must not be called: building providers makes no request. */
 const NoHttp = Layer.succeed(

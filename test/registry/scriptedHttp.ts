@@ -56,12 +56,15 @@ export const tokens = (extra: Record<string, unknown> = {}): Reply => ({
 /** An RFC 6749 §5.2 error answer. */
 export const oauthError = (error: string, status = 400): Reply => ({ status, json: { error, error_description: "as the platform said" } })
 
-/** A plain OAuth 2.0 platform for unit tests: its authorize URL is built locally. */
-export const acme: PlatformDefinition = {
-  key: "acme",
-  displayName: "Acme",
-  endpoints: { authorize: "https://acme.example/authorize", token: "https://acme.example/token", revoke: "https://acme.example/revoke" },
-  scopes: ["read", "write"],
+/**
+ * A plain OAuth 2.0 platform definition for unit tests (confidential client, form bodies,
+ * PKCE, no revocation), its endpoints under https://<key>.example unless overridden.
+ */
+export const plainDefinition = (key: string, overrides: Partial<PlatformDefinition> = {}): PlatformDefinition => ({
+  key,
+  displayName: key.toUpperCase(),
+  endpoints: { authorize: `https://${key}.example/authorize`, token: `https://${key}.example/token` },
+  scopes: ["read"],
   scopeSeparator: " ",
   authorizeParams: {},
   pkce: true,
@@ -71,8 +74,17 @@ export const acme: PlatformDefinition = {
   paramCase: "snake",
   refresh: "token",
   invalidGrantTolerance: 1,
+  revocation: false,
+  ...overrides
+})
+
+/** A plain OAuth 2.0 platform for unit tests: its authorize URL is built locally. */
+export const acme: PlatformDefinition = plainDefinition("acme", {
+  displayName: "Acme",
+  endpoints: { authorize: "https://acme.example/authorize", token: "https://acme.example/token", revoke: "https://acme.example/revoke" },
+  scopes: ["read", "write"],
   revocation: true
-}
+})
 
 /** Checked settings for `definition`, as readSettings would make them from a complete configuration. */
 export const settingsOf = (definition: PlatformDefinition, overrides: Partial<PlatformSettings> = {}): PlatformSettings => ({

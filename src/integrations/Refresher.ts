@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Exit, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository, type Outcome, type RefreshedTokens, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
@@ -57,16 +57,10 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) => storeBatched({ connection, tokens, outcome })
 
     /**
-     * Runs `effect` to its end even when the caller is interrupted meanwhile (the
-     * interruption waits for it), while its own timeouts still work. It runs in a fiber of
-     * this service's scope, not a child of the caller (an interrupted fiber interrupts its
-     * children at once); the platform's budget bounds the wait.
-     */
-    const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
-
-    /**
-     * Like shielded, in two steps: the first ends once `work` has called `answered` (the
+     * Runs `work` to its end even when the caller is interrupted meanwhile, while its own
+     * timeouts still work: it runs in a fiber of this service's scope, not a child of the
+     * caller (an interrupted fiber interrupts its children at once); the platform's budget
+     * bounds the wait. In two steps: the first ends once `work` has called `answered` (the
      * platform has answered) or has ended, and gives the second, which waits for the rest
      * (the store). Between the two the caller is free: the monitor calls the next platform
      * while the previous answers are being stored. `track` gets, as soon as the work starts,
@@ -87,6 +81,9 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         yield* Deferred.await(answered)
         return Effect.uninterruptible(Deferred.await(done))
       }))
+
+    /** shieldedInTwo in one step: the caller waits (uninterruptibly) for the whole of `effect`. */
+    const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.uninterruptible(Effect.flatten(shieldedInTwo(() => effect, () => {})))
 
     const refreshesTagged = taggedBy(refreshes)
     const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>

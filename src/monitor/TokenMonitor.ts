@@ -63,15 +63,15 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
     const settings = app.monitor
     const leaseMs = Duration.toMillis(app.tokens.leaseDuration)
 
+    /** The stored outcome of a row whose platform call has ended (or that failed before calling). */
+    const settled = (step: Either.Either<Effect.Effect<Connection, { readonly _tag: string }>, { readonly _tag: string }>): Effect.Effect<Either.Either<Connection, { readonly _tag: string }>> =>
+      Either.isLeft(step) ? Effect.succeed(Either.left(step.left)) : Effect.either(step.right)
+
     /**
      * Rows claimed by this pass and not yet settled by a stored outcome. A row skipped keeps
      * its lease until the pass ends (so no claim of this pass takes it again); the pass then
      * releases them all in one statement, and the next pass finds them due.
      */
-    /** The stored outcome of a row whose platform call has ended (or that failed before calling). */
-    const settled = (step: Either.Either<Effect.Effect<Connection, { readonly _tag: string }>, { readonly _tag: string }>): Effect.Effect<Either.Either<Connection, { readonly _tag: string }>> =>
-      Either.isLeft(step) ? Effect.succeed(Either.left(step.left)) : Effect.either(step.right)
-
     const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate", held: Set<string>) =>
       Effect.gen(function*() {
         // MONITOR_CONCURRENCY bounds the calls to platforms; their outcomes are stored meanwhile, and awaited below.

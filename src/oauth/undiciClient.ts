@@ -9,6 +9,8 @@ import * as UrlParams from "@effect/platform/UrlParams"
 import { Effect, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
 
+const utf8 = new TextDecoder()
+
 /**
  * An answer read from undici. The body is read once, on first use, and shared by every
  * reader (text, json, form...). The platforms' answers are small JSON documents.
@@ -58,18 +60,18 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   get text() {
-    return this.read((bytes) => new TextDecoder().decode(bytes))
+    return this.read((bytes) => utf8.decode(bytes))
   }
 
   get json() {
     return this.read((bytes) => {
-      const text = new TextDecoder().decode(bytes)
+      const text = utf8.decode(bytes)
       return text === "" ? null : (JSON.parse(text) as unknown)
     })
   }
 
   get urlParamsBody() {
-    return this.read((bytes) => UrlParams.fromInput(new URLSearchParams(new TextDecoder().decode(bytes))))
+    return this.read((bytes) => UrlParams.fromInput(new URLSearchParams(utf8.decode(bytes))))
   }
 
   get formData() {

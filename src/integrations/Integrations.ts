@@ -250,14 +250,14 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
 
     const statuses = (userId: string) =>
       Effect.gen(function*() {
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf(userId), now])
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
         return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t))
       })
 
     const status = (userId: string, platform: string) =>
       Effect.gen(function*() {
         yield* registry.definition(platform)
-        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf(userId), now])
+        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
         const rows = all.filter((r) => r.platform === platform)
         const listing = platforms.find((p) => p.key === platform)
         return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t)

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Data, Deferred, Duration, Effect, Exit, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { type Claimed, ConnectionRepository, type Outcome, type RefreshedTokens, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
+import { type Claimed, ConnectionRepository, type Outcome, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
-import { type DatabaseUnavailable, NotConnected, ProviderUnavailable, RateLimited, RefreshInProgress } from "../domain/errors.js"
+import { type DatabaseUnavailable, NotConnected, type ProviderError, ProviderUnavailable, RateLimited, RefreshInProgress } from "../domain/errors.js"
 import { taggedBy } from "../observability/labels.js"
 import { refreshes } from "../observability/metrics.js"
+import type { TokenGrant } from "../platforms/definition.js"
 import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { makeBatcher } from "./batching.js"
@@ -24,6 +25,9 @@ export const nextAttemptDelay = (failures: number): Duration.Duration =>
 export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly platform: string }> {}
 
 const LEASE_POLL = Duration.millis(100)
+
+/** What the monitor is told of a claimed row once its outcome is stored (or it was not attempted). */
+export type Settled = (result: Either.Either<Connection, { readonly _tag: string }>) => Effect.Effect<void>
 
 /** A store that failed because the database blinked is tried again, briefly (about 1.5 s in all). */
 const STORE_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
@@ -45,45 +49,32 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const scope = yield* Effect.scope
 
+    /** A write that failed because the database blinked is tried again, briefly. */
+    const retrying = <A>(write: Effect.Effect<A, DatabaseUnavailable>) =>
+      Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
+
     /**
      * Refresh results that arrive together are stored together: under load (the monitor
-     * refreshing many connections at once) one statement stores many, each with its events.
+     * refreshing many connections at once) one statement stores many, each with its events,
+     * and the rows stored are announced.
      */
     const storeBatched = yield* makeBatcher(
       (batch: ReadonlyArray<RefreshToStore>) =>
-        Effect.map(connections.storeRefreshes(batch), (stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id))),
+        retrying(connections.storeRefreshes(batch)).pipe(
+          Effect.tap((stored) => Effect.forEach(stored.values(), (row) => changes.publish(row.userId, row.platform), { discard: true })),
+          Effect.map((stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id)))
+        ),
       { workers: 1, maxBatch: 100 }
     )
-    const storeRefresh = (connection: Connection, tokens: RefreshedTokens, outcome: Outcome) => storeBatched({ connection, tokens, outcome })
 
     /**
-     * Runs `work` to its end even when the caller is interrupted meanwhile, while its own
+     * Runs `effect` to its end even when the caller is interrupted meanwhile, while its own
      * timeouts still work: it runs in a fiber of this service's scope, not a child of the
-     * caller (an interrupted fiber interrupts its children at once); the platform's budget
-     * bounds the wait. In two steps: the first ends once `work` has called `answered` (the
-     * platform has answered) or has ended, and gives the second, which waits for the rest
-     * (the store). Between the two the caller is free: the monitor calls the next platform
-     * while the previous answers are being stored. `track` gets, as soon as the work starts,
-     * an effect that waits for its end: an interrupted caller waits on it.
+     * caller (an interrupted fiber interrupts its children at once), and the caller waits
+     * for it uninterruptibly; the platform's budget bounds the wait.
      */
-    const shieldedInTwo = <A, E, R>(work: (answered: Effect.Effect<void>) => Effect.Effect<A, E, R>, track: (rest: Effect.Effect<unknown>) => void) =>
-      Effect.uninterruptible(Effect.gen(function*() {
-        const answered = yield* Deferred.make<void>()
-        const signal = Deferred.succeed(answered, undefined)
-        // The outcome alone is kept for the caller, not the fiber that produced it.
-        const done = yield* Deferred.make<A, E>()
-        yield* Effect.forkIn(
-          Effect.interruptible(work(signal)).pipe(Effect.exit, Effect.flatMap((exit) => Deferred.done(done, exit)), Effect.ensuring(signal)),
-          scope
-        )
-        // Told before anything can interrupt the caller, so that it can wait for the rest whatever happens.
-        track(Effect.exit(Deferred.await(done)))
-        yield* Deferred.await(answered)
-        return Effect.uninterruptible(Deferred.await(done))
-      }))
-
-    /** shieldedInTwo in one step: the caller waits (uninterruptibly) for the whole of `effect`. */
-    const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.uninterruptible(Effect.flatten(shieldedInTwo(() => effect, () => {})))
+    const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
 
     const refreshesTagged = taggedBy(refreshes)
     const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
@@ -137,21 +128,24 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       })
 
     /**
-     * Writes an outcome (retrying briefly if the database blinked) and announces it. None
-     * from the write means the row changed hands meanwhile: it was disconnected or revoked
-     * (NotConnected), or another process holds it now (RefreshInProgress).
+     * What a write under the lease gave: the row as stored, or, for none, why not — the row
+     * changed hands meanwhile: it was disconnected or revoked (NotConnected), or another
+     * process holds it now (RefreshInProgress).
      */
-    const store = (row: Connection, write: Effect.Effect<Option.Option<Connection>, DatabaseUnavailable>) =>
+    const written = (row: Connection, stored: Option.Option<Connection>) =>
       Effect.gen(function*() {
-        const written = yield* Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
-        if (Option.isSome(written)) {
-          yield* changes.publish(row.userId, row.platform)
-          return written.value
-        }
+        if (Option.isSome(stored)) return stored.value
         const current = yield* connections.findById(row.id)
         if (Option.isSome(current) && current.value.status === "active") return yield* new RefreshInProgress({ platform: row.platform })
         return yield* new NotConnected({ platform: row.platform, status: Option.match(current, { onNone: () => "disconnected", onSome: (c) => c.status }) })
       })
+
+    /** Writes an outcome of one row (retrying briefly if the database blinked) and announces it. */
+    const store = (row: Connection, write: Effect.Effect<Option.Option<Connection>, DatabaseUnavailable>) =>
+      retrying(write).pipe(
+        Effect.tap((stored) => Option.isSome(stored) ? changes.publish(row.userId, row.platform) : Effect.void),
+        Effect.flatMap((stored) => written(row, stored))
+      )
 
     const outcome = (owner: string, t: Date, events: ReadonlyArray<OutcomeEvent>): Outcome => ({ owner, events, now: t })
 
@@ -195,40 +189,30 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         if (left < Duration.toMillis(provider.budget)) return yield* new LeaseTooShort({ platform: row.platform })
       })
 
-    /**
-     * The platform's answer and its storage, run to the end even when the caller is
-     * interrupted: a platform that rotates refresh tokens has retired the old one once it
-     * answers, so an answer not stored would be a connection lost.
-     */
-    const refreshThenStore = (
-      row: Connection,
-      owner: string,
-      provider: IntegrationProvider,
-      refreshToken: Redacted.Redacted<string>,
-      answered: Effect.Effect<void>
-    ) =>
-      Effect.gen(function*() {
-        const result = yield* Effect.either(provider.refresh(refreshToken))
-        yield* answered
-        const t = yield* now
-        if (result._tag === "Right") {
-          const grant = result.right
-          const stored = yield* store(
-            row,
-            storeRefresh(row, {
-              accessToken: grant.accessToken,
-              refreshToken: grant.refreshToken,
-              previousRefreshToken: Option.some(refreshToken),
-              tokenType: Option.getOrNull(grant.tokenType),
-              scope: Option.getOrNull(grant.scope),
-              expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
-            }, outcome(owner, t, [{ kind: "refreshed", detail: { rotated: Option.isSome(grant.refreshToken) } }, ...recovered(row)]))
-          )
-          yield* count(row.platform, "success", "ok")
-          return stored
-        }
+    /** A refresh the platform granted, as the batched store takes it. */
+    const refreshed = (row: Connection, owner: string, refreshToken: Redacted.Redacted<string>, grant: TokenGrant, t: Date): RefreshToStore => ({
+      connection: row,
+      tokens: {
+        accessToken: grant.accessToken,
+        refreshToken: grant.refreshToken,
+        previousRefreshToken: Option.some(refreshToken),
+        tokenType: Option.getOrNull(grant.tokenType),
+        scope: Option.getOrNull(grant.scope),
+        expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
+      },
+      outcome: outcome(owner, t, [{ kind: "refreshed", detail: { rotated: Option.isSome(grant.refreshToken) } }, ...recovered(row)])
+    })
 
-        const error = result.left
+    /** What a stored refresh gives its caller: the row, counted as a success. */
+    const afterStore = (row: Connection, stored: Exit.Exit<Option.Option<Connection>, DatabaseUnavailable>) =>
+      Effect.flatMap(stored, (option) => written(row, option)).pipe(Effect.tap(() => count(row.platform, "success", "ok")))
+
+    /**
+     * A refresh the platform refused or could not answer: the failure recorded (or the
+     * connection marked needs_reauth), and the error for the caller.
+     */
+    const refreshFailed = (row: Connection, owner: string, provider: IntegrationProvider, error: ProviderError) =>
+      Effect.gen(function*() {
         switch (error._tag) {
           case "CircuitOpen":
             // The platform is known to be down: not this connection's failure, a skip.
@@ -251,8 +235,18 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         }
       })
 
+    /**
+     * The platform's answer and its storage, run to the end even when the caller is
+     * interrupted: a platform that rotates refresh tokens has retired the old one once it
+     * answers, so an answer not stored would be a connection lost.
+     */
     const refreshAndStore = (row: Connection, owner: string, provider: IntegrationProvider, refreshToken: Redacted.Redacted<string>) =>
-      shielded(refreshThenStore(row, owner, provider, refreshToken, Effect.void))
+      shielded(Effect.gen(function*() {
+        const result = yield* Effect.either(provider.refresh(refreshToken))
+        if (Either.isLeft(result)) return yield* refreshFailed(row, owner, provider, result.left)
+        const item = refreshed(row, owner, refreshToken, result.right, yield* now)
+        return yield* afterStore(row, yield* Effect.exit(storeBatched.lookup(item)))
+      }))
 
     /** What a refresh under the lease `owner` holds needs: the platform and the refresh token. */
     const prepareRefresh = (row: Connection, owner: string, sealed?: SealedTokens) =>
@@ -288,26 +282,34 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
     return {
       /**
-       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned, in two
-       * steps: this effect ends once the platform has answered, and gives the effect that
-       * waits for the outcome to be stored (it is stored whatever happens to the caller;
-       * `track` gets an effect that waits for that as soon as the platform is called). A
-       * failure that stored nothing (a skip) leaves the lease held: the monitor releases its
-       * leases when its pass ends, so the row is not attempted twice in one pass.
+       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned. Ends
+       * once the platform has answered (or the row was not sent to it); `settled` then gets
+       * the outcome once it is stored — a success later, by the batch that stores it, while
+       * the caller goes on. A failure that stored nothing (a skip) leaves the lease held: the
+       * monitor releases its leases when its pass ends, so the row is not attempted twice in
+       * one pass. The caller must not be interrupted once the platform is called (the
+       * monitor's workers are not: a pass that is stopped lets them finish their row).
        */
-      refreshHeld: (claimed: Claimed, owner: string, track: (rest: Effect.Effect<unknown>) => void) =>
+      refreshHeld: (claimed: Claimed, owner: string, settled: Settled) =>
         Effect.gen(function*() {
           const row = claimed.connection
-          const { provider, refreshToken } = yield* prepareRefresh(row, owner, claimed.sealed)
-          yield* ensureLeaseOutlasts(row, provider)
-          return yield* shieldedInTwo((answered) => refreshThenStore(row, owner, provider, refreshToken, answered), track)
+          const ready = yield* Effect.either(Effect.tap(prepareRefresh(row, owner, claimed.sealed), ({ provider }) => ensureLeaseOutlasts(row, provider)))
+          if (Either.isLeft(ready)) return yield* settled(Either.left(ready.left))
+          const { provider, refreshToken } = ready.right
+          const result = yield* Effect.either(provider.refresh(refreshToken))
+          if (Either.isLeft(result)) return yield* Effect.flatMap(Effect.either(refreshFailed(row, owner, provider, result.left)), settled)
+          const item = refreshed(row, owner, refreshToken, result.right, yield* now)
+          yield* storeBatched.submit(item, (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled))
         }),
-      validateHeld: (claimed: Claimed, owner: string) =>
+      validateHeld: (claimed: Claimed, owner: string, settled: Settled) =>
         Effect.gen(function*() {
           const row = claimed.connection
-          const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
-          yield* ensureLeaseOutlasts(row, provider)
-          return Effect.succeed(yield* validateAndStore(row, owner, provider, accessToken))
+          const result = yield* Effect.either(Effect.gen(function*() {
+            const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
+            yield* ensureLeaseOutlasts(row, provider)
+            return yield* validateAndStore(row, owner, provider, accessToken)
+          }))
+          yield* settled(result)
         }),
 
       /**

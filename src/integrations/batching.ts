@@ -1,5 +1,15 @@
 import { Chunk, Deferred, Effect, Exit, Queue } from "effect"
 
+export interface Batcher<K, A, E> {
+  /** Puts `key` in the next batch and waits for its answer. */
+  readonly lookup: (key: K) => Effect.Effect<A, E>
+  /**
+   * Puts `key` in the next batch and returns at once: the worker that runs the batch then
+   * runs `then` with the answer. For callers with work to go on with meanwhile.
+   */
+  readonly submit: (key: K, then: (answer: Exit.Exit<A, E>) => Effect.Effect<void>) => Effect.Effect<void>
+}
+
 /**
  * Coalesces lookups made at the same time into one batched lookup. `workers` batches run at
  * once; a free worker takes every lookup waiting (up to `maxBatch`). At low load each lookup
@@ -11,20 +21,26 @@ export const makeBatcher = <K, A, E>(
   options: { readonly workers: number; readonly maxBatch: number }
 ) =>
   Effect.gen(function*() {
-    const waiting = yield* Queue.unbounded<readonly [K, Deferred.Deferred<A, E>]>()
+    type Then = (answer: Exit.Exit<A, E>) => Effect.Effect<void>
+    const waiting = yield* Queue.unbounded<readonly [K, Then]>()
     const worker = Effect.forever(
       Effect.gen(function*() {
         const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(waiting, 1, options.maxBatch))
         const exit = yield* Effect.exit(lookupMany(batch.map(([key]) => key)))
-        for (const [key, deferred] of batch) {
-          yield* Deferred.done(deferred, Exit.map(exit, (answer) => answer(key)))
+        for (const [key, then] of batch) {
+          // A caller's continuation that dies is a bug of that caller: it must not stop the batches of others.
+          yield* then(Exit.map(exit, (answer) => answer(key))).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("a batched lookup's continuation failed", cause))
+          )
         }
       })
     )
     yield* Effect.forkScoped(Effect.all(Array.from({ length: options.workers }, () => worker), { concurrency: "unbounded" }))
     yield* Effect.addFinalizer(() => Queue.shutdown(waiting))
 
-    return (key: K): Effect.Effect<A, E> =>
+    const submit = (key: K, then: Then): Effect.Effect<void> => Effect.asVoid(Queue.offer(waiting, [key, then] as const))
+    const lookup = (key: K): Effect.Effect<A, E> =>
       Effect.flatMap(Deferred.make<A, E>(), (deferred) =>
-        Effect.zipRight(Queue.offer(waiting, [key, deferred] as const), Deferred.await(deferred)))
+        Effect.zipRight(submit(key, (answer) => Deferred.done(deferred, answer)), Deferred.await(deferred)))
+    return { lookup, submit } satisfies Batcher<K, A, E>
   })

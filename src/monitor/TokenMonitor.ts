@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Duration, Effect, Either, Exit, Layer, Metric, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Metric, Option, Schedule, Scope } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository } from "../db/ConnectionRepository.js"
 import { StateRepository } from "../db/StateRepository.js"
@@ -47,6 +47,51 @@ const connectionsTagged = taggedBy(monitorConnections)
 
 const failuresOf = (report: TickReport) => Object.values(report.failed).reduce((a, b) => a + b, 0)
 
+/** Counts of a pass's outcomes, and of its rows by (platform, outcome, reason) for the metrics. */
+class Tally {
+  readonly outcomes = { refreshed: 0, validated: 0, skipped: 0, needs_reauth: 0, failed: 0 }
+  readonly failed: Record<string, number> = {}
+  private readonly byLabels = new Map<string, { readonly platform: string; readonly outcome: string; readonly reason: string; n: number }>()
+
+  add(platform: string, outcome: Outcome) {
+    this.outcomes[outcome._tag]++
+    const reason = outcome._tag === "failed" ? outcome.reason : ""
+    if (outcome._tag === "failed") this.failed[reason] = (this.failed[reason] ?? 0) + 1
+    const key = `${platform}\u0000${outcome._tag}\u0000${reason}`
+    const found = this.byLabels.get(key)
+    if (found === undefined) this.byLabels.set(key, { platform, outcome: outcome._tag, reason, n: 1 })
+    else found.n++
+  }
+
+  get due() {
+    return Object.values(this.outcomes).reduce((a, b) => a + b, 0)
+  }
+
+  /** Adds the counts to the metrics, once per set of labels. */
+  get record(): Effect.Effect<void> {
+    return Effect.forEach(this.byLabels.values(), ({ n, ...tags }) => Metric.incrementBy(connectionsTagged(tags), n), { discard: true })
+  }
+}
+
+/**
+ * The rows of a pass, handed out one at a time to its workers. Rows are claimed a batch at
+ * a time (one statement each); the next batch is claimed while the last rows of the one
+ * before are being worked on, so the workers never wait for a claim mid-pass. It runs dry
+ * once a claim comes back short, fails, or the pass is stopped.
+ */
+interface Feed {
+  /** The next row; none when the feed has run dry. */
+  readonly next: Effect.Effect<Option.Option<Claimed>>
+  /** Hands out no more rows; the rows of a claim still in flight are kept (held) but not handed out. */
+  readonly stop: () => void
+  /** Waits for the claim in flight, if any. */
+  readonly claimed: Effect.Effect<void>
+  /** Why a claim failed, if one did: the pass fails with it. */
+  readonly failure: () => Cause.Cause<DatabaseUnavailable> | undefined
+}
+
+type Claim = (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, DatabaseUnavailable>
+
 /**
  * Keeps tokens fresh: every MONITOR_INTERVAL it claims due connections in batches (one
  * statement each, FOR UPDATE SKIP LOCKED, leased), refreshes them through the resilient
@@ -63,59 +108,133 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
     const settings = app.monitor
     const leaseMs = Duration.toMillis(app.tokens.leaseDuration)
 
-    /** The stored outcome of a row whose platform call has ended (or that failed before calling). */
-    const settled = (step: Either.Either<Effect.Effect<Connection, { readonly _tag: string }>, { readonly _tag: string }>): Effect.Effect<Either.Either<Connection, { readonly _tag: string }>> =>
-      Either.isLeft(step) ? Effect.succeed(Either.left(step.left)) : Effect.either(step.right)
+    const makeFeed = (claim: Claim, owner: string, held: Set<string>, scope: Scope.Scope): Effect.Effect<Feed> =>
+      Effect.sync(() => {
+        let rows: Array<Claimed> = []
+        let taken = 0
+        let dry = false
+        let stopped = false
+        let failure: Cause.Cause<DatabaseUnavailable> | undefined
+        // The claim in flight, if any: completes when its rows are in.
+        let claiming: Deferred.Deferred<void> | undefined
 
-    /**
-     * Rows claimed by this pass and not yet settled by a stored outcome. A row skipped keeps
-     * its lease until the pass ends (so no claim of this pass takes it again); the pass then
-     * releases them all in one statement, and the next pass finds them due.
-     */
-    const process = (rows: ReadonlyArray<Claimed>, owner: string, kind: "refresh" | "validate", held: Set<string>) =>
-      Effect.gen(function*() {
-        // MONITOR_CONCURRENCY bounds the calls to platforms; their outcomes are stored meanwhile, and awaited below.
-        const inFlight: Array<Effect.Effect<unknown>> = []
-        const track = (rest: Effect.Effect<unknown>) => {
-          inFlight.push(rest)
+        const claimNext = Effect.gen(function*() {
+          const now = new Date(yield* Clock.currentTimeMillis)
+          const exit = yield* Effect.exit(claim(owner, now, new Date(now.getTime() + leaseMs)))
+          if (Exit.isFailure(exit)) {
+            failure = exit.cause
+            dry = true
+            return
+          }
+          for (const r of exit.value) held.add(r.connection.id)
+          rows = rows.slice(taken).concat(exit.value)
+          taken = 0
+          if (exit.value.length < settings.batch) dry = true
+        })
+
+        /** Starts a claim unless one is in flight or the feed is dry; gives the claim in flight, if any. */
+        const claimMore = Effect.suspend((): Effect.Effect<Deferred.Deferred<void> | undefined> => {
+          if (claiming !== undefined || dry) return Effect.succeed(claiming)
+          return Effect.flatMap(Deferred.make<void>(), (done) => {
+            claiming = done
+            const end = Effect.suspend(() => {
+              claiming = undefined
+              return Deferred.succeed(done, undefined)
+            })
+            // In the pass's scope: the worker that asked for rows does not own the claim.
+            return Effect.as(Effect.forkIn(Effect.ensuring(claimNext, end), scope), done)
+          })
+        })
+
+        const next: Effect.Effect<Option.Option<Claimed>> = Effect.suspend(() => {
+          if (stopped || failure !== undefined) return Effect.succeed(Option.none())
+          const row = rows[taken]
+          if (row !== undefined) {
+            taken++
+            // Fewer rows left than workers: the next batch is claimed now, not once they are gone.
+            return rows.length - taken < settings.concurrency ? Effect.as(claimMore, Option.some(row)) : Effect.succeed(Option.some(row))
+          }
+          return Effect.flatMap(claimMore, (inFlight) => inFlight === undefined ? Effect.succeed(Option.none()) : Effect.zipRight(Deferred.await(inFlight), next))
+        })
+
+        return {
+          next,
+          stop: () => {
+            stopped = true
+            dry = true
+          },
+          claimed: Effect.suspend(() => claiming === undefined ? Effect.void : Deferred.await(claiming)),
+          failure: () => failure
         }
-        const started = yield* Effect.forEach(rows, (claimed) =>
-          Effect.map(
-            Effect.either(kind === "refresh" ? refresher.refreshHeld(claimed, owner, track) : refresher.validateHeld(claimed, owner)),
-            (step) => [claimed.connection, step] as const
-          ), { concurrency: settings.concurrency }).pipe(
-          // Interrupted: the refreshes the platforms have answered are stored before the pass releases its leases.
-          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.forEach(inFlight, (rest) => rest, { discard: true }))
-        )
-        return yield* Effect.forEach(started, ([row, step]) =>
-          settled(step).pipe(
-            Effect.map((result) => classify(result, kind === "refresh" ? "refreshed" : "validated")),
-            Effect.tap((outcome) =>
-              Effect.sync(() => {
-                if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
-              })),
-            Effect.tap((outcome) =>
-              Metric.increment(connectionsTagged({
-                platform: row.platform,
-                outcome: outcome._tag,
-                reason: outcome._tag === "failed" ? outcome.reason : ""
-              })))
-          ))
       })
 
-    type Claim = (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<ReadonlyArray<Claimed>, DatabaseUnavailable>
+    /**
+     * One kind of work over every row the claims give: MONITOR_CONCURRENCY workers, each
+     * taking the next row once the platform has answered its last one (the answer is stored
+     * meanwhile, in batches). The workers run in a scope of the pass's own, not as children
+     * of the pass: when the pass is interrupted it stops handing out rows, and waits for each
+     * worker to finish the row in hand and for every answer to be stored — a platform that
+     * rotates refresh tokens has retired the old one once it answers.
+     */
+    const runPass = (claim: Claim, kind: "refresh" | "validate", owner: string, held: Set<string>, tally: Tally) =>
+      Effect.acquireUseRelease(Scope.make(), (scope) => pass(claim, kind, owner, held, tally, scope), (scope, exit) => Scope.close(scope, exit))
 
-    /** Claims and processes batches until a claim comes back short. */
-    const drain = (claim: Claim, kind: "refresh" | "validate", owner: string, held: Set<string>) =>
+    const pass = (claim: Claim, kind: "refresh" | "validate", owner: string, held: Set<string>, tally: Tally, scope: Scope.Scope) =>
       Effect.gen(function*() {
-        const outcomes: Array<Outcome> = []
-        while (true) {
-          const now = new Date(yield* Clock.currentTimeMillis)
-          const rows = yield* claim(owner, now, new Date(now.getTime() + leaseMs))
-          for (const r of rows) held.add(r.connection.id)
-          outcomes.push(...(yield* process(rows, owner, kind, held)))
-          if (rows.length < settings.batch) return outcomes
+        const feed = yield* makeFeed(claim, owner, held, scope)
+        const success = kind === "refresh" ? "refreshed" : "validated"
+        const drained = yield* Deferred.make<void>()
+        // Rows handed out whose outcome is not known yet; the pass ends when none is left.
+        let unsettled = 0
+        let working = true
+        const oneLess = Effect.suspend(() => {
+          unsettled--
+          return !working && unsettled === 0 ? Deferred.succeed(drained, undefined) : Effect.void
+        })
+        const step = kind === "refresh" ? refresher.refreshHeld : refresher.validateHeld
+        const attempt = (claimed: Claimed) => {
+          const row = claimed.connection
+          let settled = false
+          unsettled++
+          return step(claimed, owner, (result) =>
+            Effect.suspend(() => {
+              settled = true
+              const outcome = classify(result, success)
+              if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
+              tally.add(row.platform, outcome)
+              return oneLess
+            })).pipe(
+              // A defect before the outcome was told: the row is not waited for (its lease is released with the others).
+              Effect.onExit((exit) => Exit.isFailure(exit) && !settled ? oneLess : Effect.void)
+            )
         }
+
+        const worker = Effect.gen(function*() {
+          while (true) {
+            const next = yield* feed.next
+            if (Option.isNone(next)) return
+            yield* attempt(next.value)
+          }
+        })
+        // A worker's defect must not interrupt the others mid-row: each ends on its own.
+        const workers = yield* Effect.forkIn(
+          Effect.all(Array.from({ length: settings.concurrency }, () => Effect.exit(worker)), { concurrency: "unbounded" }),
+          scope
+        )
+        const finished = Effect.flatMap(Fiber.join(workers), (exits) =>
+          Effect.suspend(() => {
+            working = false
+            return unsettled === 0 ? Deferred.succeed(drained, undefined) : Effect.void
+          }).pipe(Effect.zipRight(Deferred.await(drained)), Effect.as(exits)))
+        const exits = yield* finished.pipe(
+          Effect.onInterrupt(() => Effect.suspend(() => {
+            feed.stop()
+            return Effect.zipRight(finished, feed.claimed)
+          }))
+        )
+        for (const exit of exits) if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
+        const failure = feed.failure()
+        if (failure !== undefined) return yield* Effect.failCause(failure)
       })
 
     const warn = (now: Date) =>
@@ -134,39 +253,39 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
       const owner = `monitor:${randomUUID()}`
       const now = new Date(started)
       const held = new Set<string>()
+      const tally = new Tally()
 
       const purgedStates = yield* states.purgeExpired(now)
       const warned = yield* warn(now)
-      const [refreshes, validations] = yield* Effect.gen(function*() {
-        const refreshes = yield* drain(
+      yield* Effect.gen(function*() {
+        yield* runPass(
           (o, t, lease) => connections.claimDueRefreshes(o, t, new Date(t.getTime() + Duration.toMillis(settings.refreshAhead)), lease, settings.batch),
           "refresh",
           owner,
-          held
+          held,
+          tally
         )
-        const validations = yield* drain(
+        yield* runPass(
           (o, t, lease) => connections.claimDueValidations(o, t, new Date(t.getTime() - Duration.toMillis(settings.validateInterval)), lease, settings.batch),
           "validate",
           owner,
-          held
+          held,
+          tally
         )
-        return [refreshes, validations] as const
       }).pipe(
         // However the pass ends; rows in flight have finished by then (a refresh runs to its end).
-        Effect.ensuring(Effect.suspend(() => Effect.ignore(connections.releaseLeases([...held], owner))))
+        Effect.ensuring(Effect.suspend(() => Effect.ignore(connections.releaseLeases([...held], owner)))),
+        Effect.ensuring(Effect.suspend(() => tally.record))
       )
 
-      const outcomes = [...refreshes, ...validations]
-      const failed: Record<string, number> = {}
-      for (const o of outcomes) if (o._tag === "failed") failed[o.reason] = (failed[o.reason] ?? 0) + 1
       const report: TickReport = {
-        due: outcomes.length,
-        refreshed: outcomes.filter((o) => o._tag === "refreshed").length,
-        validated: outcomes.filter((o) => o._tag === "validated").length,
+        due: tally.due,
+        refreshed: tally.outcomes.refreshed,
+        validated: tally.outcomes.validated,
         warned,
-        skipped: outcomes.filter((o) => o._tag === "skipped").length,
-        needsReauth: outcomes.filter((o) => o._tag === "needs_reauth").length,
-        failed,
+        skipped: tally.outcomes.skipped,
+        needsReauth: tally.outcomes.needs_reauth,
+        failed: tally.failed,
         purgedStates,
         durationMs: (yield* Clock.currentTimeMillis) - started
       }

@@ -10,6 +10,7 @@ import {
   ProviderUnavailable,
   RateLimited
 } from "../domain/errors.js"
+import { isTimeout, withRequestTimeout } from "./requestTimeout.js"
 
 /** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds from `nowMs`. */
 export const parseRetryAfter = (value: string | undefined, nowMs: number): number | undefined => {
@@ -30,7 +31,7 @@ export class RequestGuard extends Context.Tag("Integrations/RequestGuard")<Reque
 }>() {}
 
 /**
- * Sends a request and reads its answer with `read`, all within `timeout`, through the
+ * Sends a request and reads its answer with `read`, the request within `timeout`, through the
  * RequestGuard when one is provided. Transport failures, timeouts, 5xx and 429 become the
  * transient errors; `read` gets every other response.
  */
@@ -40,26 +41,32 @@ export const call = <A, E, R>(
   timeout: Duration.DurationInput,
   read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
 ) => {
-  const attempt = send(platform, request).pipe(
-    Effect.flatMap(read),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new ProviderUnavailable({ platform, reason: "timeout" }) })
-  )
+  const attempt = Effect.flatMap(send(platform, withRequestTimeout(request, timeout)), read)
   return Effect.flatMap(Effect.serviceOption(RequestGuard), Option.match({ onNone: () => attempt, onSome: (guard) => guard.observe(attempt) }))
 }
 
-const send = (platform: string, request: HttpClientRequest.HttpClientRequest) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(request).pipe(
-      Effect.catchAll(() => Effect.fail(new ProviderUnavailable({ platform, reason: "network" })))
-    )
-    if (response.status === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
-      return yield* new RateLimited(retryAfterMs === undefined ? { platform } : { platform, retryAfterMs })
-    }
-    if (response.status >= 500) return yield* new ProviderUnavailable({ platform, reason: "status", status: response.status })
-    return response
-  })
+/**
+ * The client sends the request and reads its whole answer within the timeout (see
+ * requestTimeout.ts), so `read` works on an answer already received.
+ */
+const send = (
+  platform: string,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited, HttpClient.HttpClient> =>
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    client.execute(request).pipe(
+      Effect.catchAll((error) => Effect.fail(new ProviderUnavailable({ platform, reason: isTimeout(error) ? "timeout" : "network" }))),
+      Effect.flatMap((response): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> => {
+        if (response.status === 429) {
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const retryAfterMs = parseRetryAfter(response.headers["retry-after"], now)
+            return Effect.fail(new RateLimited(retryAfterMs === undefined ? { platform } : { platform, retryAfterMs }))
+          })
+        }
+        if (response.status >= 500) return Effect.fail(new ProviderUnavailable({ platform, reason: "status", status: response.status }))
+        return Effect.succeed(response)
+      })
+    ))
 
 /** The body as JSON; anything else is ProviderResponseInvalid. */
 export const readJson = (platform: string, response: HttpClientResponse.HttpClientResponse) =>

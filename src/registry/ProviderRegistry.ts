@@ -54,7 +54,7 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
   effect: Effect.gen(function*() {
     const catalog = yield* PlatformCatalog
     const app = yield* AppConfig
-    const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const http = yield* HttpClient.HttpClient
     // Captured now so that settings read later, from any fiber, come from the same configuration.
     const configProvider = yield* Effect.configProviderWith(Effect.succeed)
 

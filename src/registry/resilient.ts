@@ -1,5 +1,5 @@
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Cause, Clock, type Context, Duration, Effect, Exit, Metric } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Metric } from "effect"
 import { type ProviderError, ProviderUnavailable } from "../domain/errors.js"
 import { RequestGuard } from "../oauth/http.js"
 import type { OAuthClient } from "../oauth/OAuthClient.js"
@@ -26,6 +26,7 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
     const http = yield* HttpClient.HttpClient
     const platform = client.definition.key
     const budget = operationBudget(resilience, client.settings.timeout)
+    const budgetMs = Duration.toMillis(budget)
 
     const callsTagged = taggedBy(providerCalls)
     const latencyTagged = taggedBy(tokenEndpointLatency)
@@ -53,27 +54,25 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
         })
     })
 
+    /** Each operation counted by outcome; a failure logged (debug while calls fail fast: warning about each would flood the log). */
     const observe = (operation: string) => <A>(effect: Effect.Effect<A, ProviderError>): Effect.Effect<A, ProviderError> =>
-      effect.pipe(
-        Effect.tapBoth({
-          onFailure: (error) =>
-            calls(operation, error._tag).pipe(
-              // While a platform is down every call fails fast: warning about each would flood the log.
-              Effect.zipRight((error._tag === "CircuitOpen" ? Effect.logDebug : Effect.logWarning)(`${operation} failed`)),
-              Effect.annotateLogs("error", error._tag)
-            ),
-          onSuccess: () => calls(operation, "ok").pipe(Effect.zipRight(Effect.logDebug(`${operation} succeeded`)))
-        }),
-        Effect.annotateLogs({ platform, operation })
-      )
+      Effect.tapBoth(effect, {
+        onFailure: (error) =>
+          calls(operation, error._tag).pipe(
+            Effect.zipRight((error._tag === "CircuitOpen" ? Effect.logDebug : Effect.logWarning)(`${operation} failed`).pipe(
+              Effect.annotateLogs({ platform, operation, error: error._tag })
+            ))
+          ),
+        onSuccess: () => calls(operation, "ok")
+      })
 
     const run = (operation: string, options: { readonly retry: boolean; readonly tokenEndpoint: boolean }) =>
     <A>(effect: Effect.Effect<A, ProviderError, HttpClient.HttpClient>): Effect.Effect<A, ProviderError> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) => {
-        const attempt = effect.pipe(
-          Effect.provideService(HttpClient.HttpClient, http),
-          Effect.provideService(RequestGuard, guard(operation, options.tokenEndpoint, start + Duration.toMillis(budget)))
-        )
+        // One context for the operation: the client and the guard that holds its deadline.
+        const attempt = Effect.provide(effect, Context.make(HttpClient.HttpClient, http).pipe(
+          Context.add(RequestGuard, guard(operation, options.tokenEndpoint, start + budgetMs))
+        ))
         return options.retry ? withRetry(attempt, resilience.retry, breaker) : attempt
       }).pipe(observe(operation))
 

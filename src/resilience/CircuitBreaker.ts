@@ -149,7 +149,7 @@ export const make = (name: string, overrides: Partial<BreakerSettings> = {}): Ef
       Effect.flatMap(Ref.getAndSet(signal, fresh), (opened) => Deferred.succeed(opened, undefined)))
 
     const announce = (transitions: ReadonlyArray<Transition>) =>
-      Effect.forEach(transitions, ([from, to]) =>
+      transitions.length === 0 ? Effect.void : Effect.forEach(transitions, ([from, to]) =>
         Effect.all([
           Metric.increment(withTags(breakerTransitions, { platform: name, from, to })),
           Metric.set(withTags(breakerState, { platform: name }), stateCode[to]),
@@ -221,15 +221,16 @@ export const make = (name: string, overrides: Partial<BreakerSettings> = {}): Ef
 
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const [admission, opened] = yield* Effect.flatMap(Clock.currentTimeMillis, admit)
-          yield* announce(opened)
-          if (admission._tag === "reject") return yield* new CircuitOpen({ platform: name, retryAfterMs: admission.retryAfterMs })
-          return yield* restore(effect).pipe(
-            Effect.onExit((exit) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) => settle(admission, classify(exit), now)).pipe(Effect.flatMap(announce))
+        Effect.flatMap(Effect.flatMap(Clock.currentTimeMillis, admit), ([admission, opened]): Effect.Effect<A, E | CircuitOpen, R> => {
+          if (admission._tag === "reject") {
+            return Effect.zipRight(announce(opened), Effect.fail(new CircuitOpen({ platform: name, retryAfterMs: admission.retryAfterMs })))
+          }
+          // However the call ends (interrupted too: this runs in the mask), its outcome is settled.
+          const settled = (exit: Exit.Exit<A, E>) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flatMap(settle(admission, classify(exit), now), announce)).pipe(
+              Effect.zipRight(exit)
             )
-          )
+          return Effect.zipRight(announce(opened), Effect.flatMap(Effect.exit(restore(effect)), settled))
         })
       )
 

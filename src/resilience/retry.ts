@@ -63,21 +63,25 @@ export const withRetry = <A, E, R>(
   settings: RetrySettings,
   breaker: Pick<CircuitBreaker, "failsFast" | "opened">
 ): Effect.Effect<A, E, R> =>
-  Effect.gen(function*() {
-    const schedule = honouringRetryAfter<E>(settings)
-    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.budget)
-    let state: unknown = schedule.initial
-    for (;;) {
-      const result = yield* Effect.either(operation)
-      if (Either.isRight(result)) return result.right
-      const error = result.left
-      if (!isTransient(error) || (yield* breaker.failsFast)) return yield* Effect.fail(error)
-      const now = yield* Clock.currentTimeMillis
-      const [next, , decision] = yield* schedule.step(now, error, state)
-      if (ScheduleDecision.isDone(decision)) return yield* Effect.fail(error)
-      const wake = ScheduleIntervals.start(decision.intervals)
-      if (wake > deadline) return yield* Effect.fail(error)
-      state = next
-      yield* Effect.raceFirst(Effect.sleep(Duration.millis(wake - now)), breaker.opened)
-    }
-  })
+  // The first attempt alone costs a clock read: the schedule is made only once it has failed.
+  Effect.flatMap(Clock.currentTimeMillis, (started) =>
+    Effect.catchAll(operation, (first) =>
+      Effect.gen(function*() {
+        const schedule = honouringRetryAfter<E>(settings)
+        const deadline = started + Duration.toMillis(settings.budget)
+        let state: unknown = schedule.initial
+        let error = first
+        for (;;) {
+          if (!isTransient(error) || (yield* breaker.failsFast)) return yield* Effect.fail(error)
+          const now = yield* Clock.currentTimeMillis
+          const [next, , decision] = yield* schedule.step(now, error, state)
+          if (ScheduleDecision.isDone(decision)) return yield* Effect.fail(error)
+          const wake = ScheduleIntervals.start(decision.intervals)
+          if (wake > deadline) return yield* Effect.fail(error)
+          state = next
+          yield* Effect.raceFirst(Effect.sleep(Duration.millis(wake - now)), breaker.opened)
+          const result = yield* Effect.either(operation)
+          if (Either.isRight(result)) return result.right
+          error = result.left
+        }
+      })))

@@ -21,7 +21,7 @@ describe("makeBatcher", () => {
   it.scoped("answers a lookup made alone in a batch of its own", () =>
     Effect.gen(function*() {
       const { batches, lookupMany } = recorder()
-      const lookup = yield* makeBatcher(lookupMany, { workers: 2, maxBatch: 10 })
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 2, maxBatch: 10 })
       expect(yield* lookup("a")).toBe("A")
       expect(batches).toEqual([["a"]])
     }))
@@ -30,7 +30,7 @@ describe("makeBatcher", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const { batches, lookupMany } = recorder(gate)
-      const lookup = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
       const first = yield* Effect.fork(lookup("a"))
       yield* settle
       const rest = yield* Effect.fork(Effect.all(["b", "c", "d", "e"].map(lookup), { concurrency: "unbounded" }))
@@ -45,7 +45,7 @@ describe("makeBatcher", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const { batches, lookupMany } = recorder(gate)
-      const lookup = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 2 })
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 2 })
       const first = yield* Effect.fork(lookup("a"))
       yield* settle
       const rest = yield* Effect.fork(Effect.all(["b", "c", "d", "e", "f"].map(lookup), { concurrency: "unbounded" }))
@@ -59,7 +59,7 @@ describe("makeBatcher", () => {
   it.scoped("a failed batch fails every lookup in it, and the next batch runs", () =>
     Effect.gen(function*() {
       let calls = 0
-      const lookup = yield* makeBatcher(
+      const { lookup } = yield* makeBatcher(
         (keys: ReadonlyArray<string>) => {
           calls++
           return calls === 1 ? Effect.fail(`down for ${keys.join(",")}`) : Effect.succeed((key: string) => key.toUpperCase())
@@ -67,6 +67,33 @@ describe("makeBatcher", () => {
         { workers: 1, maxBatch: 10 }
       )
       expect(yield* Effect.exit(lookup("a"))).toEqual(Exit.fail("down for a"))
+      expect(yield* lookup("b")).toBe("B")
+    }))
+
+  it.scoped("submit returns at once; the batch's worker hands each answer to its continuation", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { batches, lookupMany } = recorder(gate)
+      const { submit } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
+      const answers: Array<Exit.Exit<string, never>> = []
+      const then = (answer: Exit.Exit<string, never>) => Effect.sync(() => void answers.push(answer))
+      yield* submit("a", then)
+      yield* submit("b", then)
+      yield* settle
+      // Both were accepted while the lookup waits for its gate: nobody waited for an answer.
+      expect(answers).toEqual([])
+      yield* Deferred.succeed(gate, undefined)
+      yield* settle
+      expect(answers).toEqual([Exit.succeed("A"), Exit.succeed("B")])
+      expect(batches).toEqual([["a", "b"]])
+    }))
+
+  it.scoped("a continuation that dies is logged and the worker goes on with the next batch", () =>
+    Effect.gen(function*() {
+      const { lookupMany } = recorder()
+      const { lookup, submit } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
+      yield* submit("a", () => Effect.die("a bug"))
+      yield* settle
       expect(yield* lookup("b")).toBe("B")
     }))
 })

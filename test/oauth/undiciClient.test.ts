@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Schedule, TestClock } from "effect"
+import { isTimeout, withRequestTimeout } from "../../src/oauth/requestTimeout.js"
 import * as UndiciClient from "../../src/oauth/undiciClient.js"
 
 interface Seen {
@@ -41,6 +42,8 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { "content-type": "application/json", ...headers })
   res.end(JSON.stringify(body))
 }
+
+const liveClock = Clock.make()
 
 const execute = (request: HttpClientRequest.HttpClientRequest) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => client.execute(request))
@@ -123,5 +126,39 @@ describe("undici HttpClient", () => {
       ))
       expect(Either.isRight(closed)).toBe(true)
       expect(aborted).toEqual(["/hangs"])
+    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+
+  it.live("a request unanswered within its timeout fails as timed out, on its own timer, and is aborted on the wire", () =>
+    Effect.gen(function*() {
+      const { url, aborted } = yield* serve(() => {})
+      const started = Date.now()
+      const error = yield* Effect.flip(execute(withRequestTimeout(HttpClientRequest.get(`${url}/slow`), Duration.millis(200))))
+      const took = Date.now() - started
+      expect(isTimeout(error)).toBe(true)
+      expect(took).toBeGreaterThanOrEqual(190)
+      expect(took).toBeLessThan(2000)
+      const closed = yield* Effect.either(Effect.repeat(Effect.sync(() => aborted.length), { until: (n) => n > 0, schedule: Schedule.spaced(Duration.millis(10)) }).pipe(
+        Effect.timeout(Duration.seconds(2))
+      ))
+      expect(Either.isRight(closed)).toBe(true)
+      expect(aborted).toEqual(["/slow"])
+    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+
+  it.live("an answer that comes within the timeout is given whole", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve((_, res) => setTimeout(() => json(res, 200, { ok: true }), 100))
+      const response = yield* execute(withRequestTimeout(HttpClientRequest.get(url), Duration.millis(500)))
+      expect(yield* response.json).toEqual({ ok: true })
+    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+
+  it.effect("under a TestClock the timeout runs on that clock", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve(() => {})
+      const fiber = yield* Effect.fork(execute(withRequestTimeout(HttpClientRequest.get(url), Duration.seconds(10))))
+      yield* Effect.sleep(Duration.millis(50)).pipe(Effect.withClock(liveClock))
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("10 seconds")
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(isTimeout(error)).toBe(true)
     }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
 })

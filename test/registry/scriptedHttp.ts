@@ -1,5 +1,6 @@
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse, UrlParams } from "@effect/platform"
+import { Duration, Effect, Either, Layer, Option, Redacted } from "effect"
+import { enforceRequestTimeout } from "../../src/oauth/requestTimeout.js"
 import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/definition.js"
 
 /** A request as the platform received it. */
@@ -25,16 +26,19 @@ export type Answer = Reply | "network-error"
 
 /**
  * An HttpClient that answers every request with `answer(request)` and records what was
- * sent: the platform as a unit test sees it, with no server. Delays run on the Clock, so a
- * TestClock drives them.
+ * sent: the platform as a unit test sees it, with no server. Delays and the request timeout
+ * run on the Clock, so a TestClock drives them. Like the service's own client it adds
+ * nothing to the request (no tracing headers): the request sent is the request made.
  */
 export const scriptedHttp = (answer: (sent: Sent, index: number) => Answer) => {
   const sent: Array<Sent> = []
-  const client = HttpClient.make((request, url) =>
+  const respond = (request: HttpClientRequest.HttpClientRequest) =>
     Effect.gen(function*() {
+      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+      if (Either.isLeft(url)) return yield* new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left })
       const body = request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
       const contentType = request.body._tag === "Uint8Array" ? request.body.contentType : undefined
-      const recorded: Sent = { method: request.method, url, headers: request.headers, contentType, body }
+      const recorded: Sent = { method: request.method, url: url.right, headers: request.headers, contentType, body }
       sent.push(recorded)
       const a = answer(recorded, sent.length - 1)
       if (a === "network-error") return yield* new HttpClientError.RequestError({ request, reason: "Transport" })
@@ -43,6 +47,9 @@ export const scriptedHttp = (answer: (sent: Sent, index: number) => Answer) => {
       const type = a.json !== undefined ? "application/json" : "text/html"
       return HttpClientResponse.fromWeb(request, new Response(text, { status: a.status, headers: { "content-type": type, ...a.headers } }))
     })
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (prepared) => Effect.flatMap(prepared, (request) => enforceRequestTimeout(request, respond(request))),
+    Effect.succeed
   )
   return { client, layer: Layer.succeed(HttpClient.HttpClient, client), sent }
 }

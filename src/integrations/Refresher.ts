@@ -61,7 +61,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const storeBatched = yield* makeBatcher(
       (batch: ReadonlyArray<RefreshToStore>) =>
         retrying(connections.storeRefreshes(batch)).pipe(
-          Effect.tap((stored) => Effect.forEach(stored.values(), (row) => changes.publish(row.userId, row.platform), { discard: true })),
+          Effect.tap((stored) => changes.publishMany(stored.values())),
           Effect.map((stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id)))
         ),
       { workers: 1, maxBatch: 100 }
@@ -176,9 +176,19 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         return updated
       })
 
+    /** A connection whose tokens cannot be read needs re-authorisation. */
+    const unreadableIsDead = <A, E extends { readonly _tag: string }>(row: Connection, owner: string, read: Effect.Effect<A, E>) =>
+      Effect.tapError(read, (e) => e._tag === "ConnectionUnreadable" ? Effect.ignore(markDead(row, owner, "needs_reauth", "unreadable")) : Effect.void)
+
     const tokensOf = (row: Connection, owner: string, sealed: SealedTokens | undefined) =>
-      (sealed === undefined ? connections.tokens(row) : connections.openTokens(row, sealed)).pipe(
-        Effect.tapError((e) => e._tag === "ConnectionUnreadable" ? Effect.ignore(markDead(row, owner, "needs_reauth", "unreadable")) : Effect.void)
+      unreadableIsDead(row, owner, sealed === undefined ? connections.tokens(row) : connections.openTokens(row, sealed))
+
+    /** The refresh token alone: from the claim's ciphertexts when given, else read. */
+    const refreshTokenOf = (row: Connection, owner: string, sealed: SealedTokens | undefined) =>
+      unreadableIsDead(
+        row,
+        owner,
+        sealed === undefined ? Effect.map(connections.tokens(row), (t) => t.refreshToken) : Effect.suspend(() => connections.openRefreshToken(row, sealed))
       )
 
     /** The platform is called for a claimed row only when its lease outlasts the platform's longest operation. */
@@ -253,9 +263,9 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       Effect.gen(function*() {
         if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
         const provider = yield* registry.get(row.platform)
-        const tokens = yield* tokensOf(row, owner, sealed)
-        if (Option.isNone(tokens.refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
-        return { provider, refreshToken: tokens.refreshToken.value }
+        const refreshToken = yield* refreshTokenOf(row, owner, sealed)
+        if (Option.isNone(refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
+        return { provider, refreshToken: refreshToken.value }
       })
 
     const prepareValidation = (row: Connection, owner: string, sealed?: SealedTokens) =>

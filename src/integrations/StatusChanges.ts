@@ -10,6 +10,8 @@ export interface StatusChangesService {
    * a background fiber sends what has queued in batched NOTIFYs, so bulk writers stay cheap.
    */
   readonly publish: (userId: string, platform: string) => Effect.Effect<void>
+  /** publish for changes made together (a batch of refreshes stored in one statement). */
+  readonly publishMany: (changes: Iterable<{ readonly userId: string; readonly platform: string }>) => Effect.Effect<void>
   readonly subscribe: (listener: ChangeListener) => Effect.Effect<void>
 }
 
@@ -19,7 +21,7 @@ export interface StatusChangesService {
  */
 export class StatusChanges extends Context.Tag("Integrations/StatusChanges")<StatusChanges, StatusChangesService>() {
   /** For processes that keep no status cache. */
-  static readonly None = Layer.succeed(StatusChanges, { publish: () => Effect.void, subscribe: () => Effect.void })
+  static readonly None = Layer.succeed(StatusChanges, { publish: () => Effect.void, publishMany: () => Effect.void, subscribe: () => Effect.void })
 }
 
 export const CHANNEL = "oauth_status_changes"
@@ -161,7 +163,16 @@ export const StatusChangesLive = Layer.scoped(
 
     return {
       subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]).pipe(Effect.zipRight(startListening)),
-      publish: (userId, platform) => tell({ userId, platform }).pipe(Effect.zipRight(Queue.offer(pending, [userId, platform])), Effect.asVoid)
+      publish: (userId, platform) => tell({ userId, platform }).pipe(Effect.zipRight(Queue.offer(pending, [userId, platform])), Effect.asVoid),
+      publishMany: (changes) =>
+        Effect.suspend(() => {
+          const pairs = Array.from(changes, ({ platform, userId }): Pair => [userId, platform])
+          return Effect.flatMap(Ref.get(listeners), (all) =>
+            Effect.zipRight(
+              all.length === 0 ? Effect.void : Effect.forEach(pairs, ([userId, platform]) => tell({ userId, platform }), { discard: true }),
+              Queue.offerAll(pending, pairs)
+            ))
+        })
     }
   })
 )

@@ -121,6 +121,23 @@ describe("ConnectionRepository", () => {
         expect(Option.map(tokens.refreshToken, plain)).toEqual(Option.some("refresh-rotated"))
       }).pipe(Effect.provide(repositoryWith([keyA]))))
 
+    it.effect("the row a stored refresh gives is the row as it reads back", () =>
+      Effect.gen(function*() {
+        const repo = yield* ConnectionRepository
+        const stored = yield* storedAndLeased()
+        for (const [access, refresh] of [["access-r1", "refresh-r1"], ["access-r2", null]] as const) {
+          const leased = Option.getOrThrow(yield* repo.acquireLease(stored.id, OWNER, at(4000), at(4100)))
+          const given = Option.getOrThrow(
+            yield* repo.storeRefresh(leased, { ...refreshedTokens(access, refresh, Option.none()), tokenType: null, scope: "narrower" }, {
+              owner: OWNER,
+              events: [],
+              now: at(5000)
+            })
+          )
+          expect(given).toEqual(Option.getOrThrow(yield* repo.findById(stored.id)))
+        }
+      }).pipe(Effect.provide(repositoryWith([keyA]))))
+
     it.effect("a refresh without a new refresh token keeps the old one", () =>
       Effect.gen(function*() {
         const repo = yield* ConnectionRepository

@@ -71,11 +71,16 @@ const cacheOver = (storage: Storage, capacity = 100) =>
       Layer.mock(ProviderRegistry, { _tag: "Integrations/ProviderRegistry", keys: ["gsc"], degraded: Effect.succeed(new Map<string, string>()) }),
       Layer.effect(
         StatusChanges,
-        Effect.map(Ref.make<ReadonlyArray<ChangeListener>>([]), (listeners) => ({
-          subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]),
-          publish: (userId, platform) =>
+        Effect.map(Ref.make<ReadonlyArray<ChangeListener>>([]), (listeners) => {
+          const publish = (userId: string, platform: string) =>
             Effect.flatMap(Ref.get(listeners), (all) => Effect.forEach(all, (l) => l({ userId, platform }), { discard: true }))
-        }))
+          return {
+            subscribe: (listener: ChangeListener) => Ref.update(listeners, (all) => [...all, listener]),
+            publish,
+            publishMany: (changes: Iterable<{ readonly userId: string; readonly platform: string }>) =>
+              Effect.forEach(changes, (c) => publish(c.userId, c.platform), { discard: true })
+          }
+        })
       ),
       testConfig({ statusCache: { ttl: TTL, capacity } })
     )

@@ -83,6 +83,20 @@ describe("StatusChanges on PostgreSQL", () => {
         expect(other.length).toBeLessThanOrEqual(6)
       }))
 
+    it.scoped("changes published together tell this process's listeners of each, and other processes", () =>
+      Effect.gen(function*() {
+        const changes = yield* StatusChanges
+        const told = yield* recorder
+        const other = yield* otherProcess
+        yield* changes.publishMany([{ userId: "many-1", platform: "gsc" }, { userId: "many-2", platform: "bing" }])
+        expect(told.filter((c) => c !== "all" && c.userId.startsWith("many-"))).toEqual([
+          { userId: "many-1", platform: "gsc" },
+          { userId: "many-2", platform: "bing" }
+        ])
+        yield* eventually(() => other.some((p) => p.includes("many-2")))
+        expect(other.flatMap(decodePairs).filter(([u]) => u.startsWith("many-"))).toEqual([["many-1", "gsc"], ["many-2", "bing"]])
+      }))
+
     it.scoped("a single change reaches another process within milliseconds", () =>
       Effect.gen(function*() {
         const changes = yield* StatusChanges

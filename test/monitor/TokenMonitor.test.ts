@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
+import { Duration, Effect, Either, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
 import { type Claimed, ConnectionRepository, type Outcome } from "../../src/db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../../src/db/EventRepository.js"
 import { StateRepository } from "../../src/db/StateRepository.js"
@@ -157,6 +157,7 @@ const monitorWith = (
         accessToken: Redacted.make(`at-${connection.id}`),
         refreshToken: connection.hasRefreshToken ? Option.some(Redacted.make(`rt-${connection.id}`)) : Option.none()
       }),
+    openRefreshToken: (connection) => Either.right(connection.hasRefreshToken ? Option.some(Redacted.make(`rt-${connection.id}`)) : Option.none()),
     storeRefresh: (connection, _tokens, outcome) => settle(connection.id, "storeRefresh", outcome),
     storeRefreshes: (batch) =>
       Effect.map(
@@ -186,6 +187,7 @@ const monitorWith = (
   })
   const changes = Layer.succeed(StatusChanges, {
     publish: () => Ref.update(world.published, (n) => n + 1),
+    publishMany: (changes) => Ref.update(world.published, (n) => n + Array.from(changes).length),
     subscribe: () => Effect.void
   })
   const states = Layer.mock(StateRepository, { _tag: "Integrations/StateRepository", purgeExpired: () => Effect.succeed(3) })

@@ -1,27 +1,30 @@
 // The token monitor at scale. `npm run bench:monitor`.
-// 1. 10,000 due connections against a fake token endpoint answering in 20 ms on loopback:
+// 1. 10,000 due connections against a fake token endpoint answering in 20 ms on loopback
+//    (bench/monitor/token-endpoint.mjs, in a process of its own; it rotates refresh tokens):
 //    refreshes per second against the ideal (concurrency / latency), at concurrency 16 and 64,
-//    and the monitor process's peak RSS.
+//    for the service's `monitor --once` and for the baseline, the same pass written as plain
+//    Node.js (bench/monitor/raw-monitor.mjs), in alternating rounds; CPU per refresh and peak
+//    RSS of each process.
 // 2. 1,000,000 connections of which 1 % are due: time of one claim statement per batch, the
 //    plan of the claim (the partial index on expires_at must be used), and the peak RSS of a
 //    monitor pass over that table.
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as SqlClient from "@effect/sql/SqlClient"
 import pg from "pg"
 import { makeCipher, TokenCipher } from "../../src/crypto/TokenCipher.js"
-import { claimDueRefreshesStatement, ConnectionRepository } from "../../src/db/ConnectionRepository.js"
+import { claimDueRefreshesStatement, ConnectionRepository, storeRefreshesStatement } from "../../src/db/ConnectionRepository.js"
 import { pgClientLayer } from "../../src/db/Database.js"
-import { seedDueConnections } from "../../test/support/connections.js"
-import { startFakeBing } from "../../test/support/platforms/index.js"
-import type { FakeOAuthPlatform } from "../../test/support/platforms/index.js"
-import { type BenchDatabase, cpuSeconds, peakRssMiB, startDatabase } from "../shared/database.js"
+import { CHANNEL } from "../../src/integrations/StatusChanges.js"
+import { type BenchDatabase, cpuSeconds, machineTicks, peakRssMiB, startDatabase } from "../shared/database.js"
 
 const LATENCY_MS = 20
 const DUE = Number(process.env["BENCH_DUE"] ?? "10000")
 const LARGE = Number(process.env["BENCH_LARGE"] ?? "1000000")
 const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "16,64").split(",").map(Number)
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? "3")
+const BATCH = 500
 const keyMaterial = randomBytes(32)
 const KEYS = `bench:${keyMaterial.toString("base64")}`
 const cipher = makeCipher([{ id: "bench", key: Redacted.make(new Uint8Array(keyMaterial)) }])
@@ -30,10 +33,55 @@ const progress = (message: string) => process.stderr.write(`[bench:monitor] ${me
 
 const pool = { maxConnections: 10, connectTimeout: Duration.seconds(10), idleTimeout: Duration.seconds(30), connectionTtl: Duration.hours(1) }
 
-/** `count` Bing connections whose refresh tokens the fake knows, expiring within a minute. */
-const seedDue = (url: string, fake: FakeOAuthPlatform, count: number, prefix: string) =>
+/** The fake token endpoint, in a process of its own. */
+interface Platform {
+  readonly env: Readonly<Record<string, string>>
+  readonly tokenUrl: string
+  readonly stats: () => Promise<{ readonly refreshes: number; readonly invalidGrants: number; readonly reused: number }>
+  readonly close: () => void
+}
+
+const startPlatform = async (): Promise<Platform> => {
+  const clientId = "bench-client"
+  const clientSecret = randomBytes(16).toString("hex")
+  const child = spawn("node", ["bench/monitor/token-endpoint.mjs"], {
+    env: { ...process.env, LATENCY_MS: String(LATENCY_MS), CLIENT_ID: clientId, CLIENT_SECRET: clientSecret },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const port = await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString().trim())))
+  const origin = `http://127.0.0.1:${port}`
+  return {
+    tokenUrl: `${origin}/oauth/token`,
+    env: {
+      BING_CLIENT_ID: clientId,
+      BING_CLIENT_SECRET: clientSecret,
+      BING_REDIRECT_URI: "http://localhost:3000/oauth/bing/callback",
+      BING_AUTHORIZE_URL: `${origin}/oauth/authorize`,
+      BING_TOKEN_URL: `${origin}/oauth/token`
+    },
+    stats: async () => (await fetch(`${origin}/stats`)).json() as Promise<{ refreshes: number; invalidGrants: number; reused: number }>,
+    close: () => void child.kill()
+  }
+}
+
+/** `count` Bing connections with live (never used) refresh tokens, expiring within a minute. */
+const seedDue = (url: string, count: number, prefix: string) =>
   Effect.runPromise(
-    seedDueConnections(fake, "bing", Array.from({ length: count }, (_, i) => `${prefix}-${i}`)).pipe(
+    Effect.flatMap(ConnectionRepository, (repo) =>
+      Effect.forEach(Array.from({ length: count }, (_, i) => `${prefix}-${i}`), (userId) =>
+        repo.upsert({
+          userId,
+          platform: "bing",
+          accountId: "",
+          providerData: {},
+          tokens: {
+            accessToken: Redacted.make(`seed-at-${randomBytes(24).toString("base64url")}`),
+            refreshToken: Option.some(Redacted.make(`seed-rt-${randomBytes(24).toString("base64url")}`)),
+            tokenType: "Bearer",
+            scope: null,
+            expiresAt: new Date(Date.now() + 60_000)
+          }
+        }, new Date()), { concurrency: 10, discard: true })).pipe(
       Effect.provide(ConnectionRepository.DefaultWithoutDependencies.pipe(
         Layer.provide(Layer.succeed(TokenCipher, TokenCipher.make(cipher))),
         Layer.provide(pgClientLayer(Redacted.make(url), pool))
@@ -46,34 +94,28 @@ interface Pass {
   readonly refreshed: number
   readonly failed: number
   readonly peakRssMiB: number
-  /** CPU time of the monitor process, start-up included. */
+  /** CPU time of the process, start-up included. */
   readonly cpuSeconds: number
+  /** Share of the machine's CPU time that was busy while the process ran, all processes together. */
+  readonly machineBusy: number
 }
 
-/** `monitor --once` as its own process; its tick report comes from its JSON log line. */
-const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: number, nodeOptions = process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? "") =>
+type Reported = Omit<Pass, "peakRssMiB" | "cpuSeconds" | "machineBusy">
+
+/**
+ * Runs a process to its end, sampling every 20 ms its peak RSS (VmHWM only grows: its last
+ * reading before the exit is the peak), its CPU time and the machine's; `report` reads its
+ * pass from what it printed. The machine's busy share is taken over the pass alone: from
+ * the moment the process printed its report (`marker`), back by the pass's duration.
+ */
+const measured = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, marker: string, report: (out: string) => Reported) =>
   new Promise<Pass>((resolve, reject) => {
-    const profile = process.env["BENCH_CPU_PROFILE_DIR"]
-    const child = spawn("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]), "dist/main.js", "monitor", "--once"], {
-      env: {
-        ...process.env,
-        ...fake.env("http://localhost:3000/oauth/bing/callback"),
-        DATABASE_URL: db.url,
-        TOKEN_ENCRYPTION_KEYS: KEYS,
-        API_KEYS: "bench-api-key-0123456789",
-        FRONTEND_URL: "http://localhost:3000",
-        LOG_FORMAT: "json",
-        LOG_LEVEL: "info",
-        MONITOR_CONCURRENCY: String(concurrency),
-        NODE_OPTIONS: nodeOptions,
-        BING_TIMEOUT: "30s"
-      },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    // VmHWM only grows: its last reading before the exit is the peak.
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] })
     let peak = 0
     let cpu = 0
-    const sampler = setInterval(() => {
+    const machine: Array<{ readonly at: number; readonly busy: number; readonly total: number }> = []
+    const sample = () => {
+      machine.push({ at: performance.now(), ...machineTicks() })
       try {
         const reading = peakRssMiB(child.pid ?? 0)
         if (Number.isFinite(reading)) peak = Math.max(peak, reading)
@@ -81,45 +123,146 @@ const monitorPass = (db: BenchDatabase, fake: FakeOAuthPlatform, concurrency: nu
       } catch {
         // exited
       }
-    }, 20)
+    }
+    const sampler = setInterval(sample, 20)
+    sample()
     let out = ""
-    child.stdout.on("data", (c: Buffer) => { out += c.toString() })
+    let reportedAt = Number.NaN
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString()
+      if (Number.isNaN(reportedAt) && out.includes(marker)) reportedAt = performance.now()
+    })
     child.on("exit", () => {
       clearInterval(sampler)
-      const tick = out.split("\n").filter((l) => l.includes("\"monitor tick\"")).map((l) => JSON.parse(l) as { annotations: Record<string, number> })[0]
-      if (tick === undefined) return reject(new Error(`no tick report:\n${out}`))
-      resolve({
-        durationMs: tick.annotations["duration_ms"] ?? Number.NaN,
-        refreshed: tick.annotations["refreshed"] ?? Number.NaN,
-        failed: tick.annotations["failed"] ?? Number.NaN,
-        peakRssMiB: peak,
-        cpuSeconds: cpu
-      })
+      try {
+        const pass = report(out)
+        const from = [...machine].reverse().find((m) => m.at <= reportedAt - pass.durationMs) ?? machine[0]
+        const to = machine.find((m) => m.at >= reportedAt) ?? machine.at(-1)
+        const machineBusy = from === undefined || to === undefined ? Number.NaN : (to.busy - from.busy) / Math.max(1, to.total - from.total)
+        resolve({ ...pass, peakRssMiB: peak, cpuSeconds: cpu, machineBusy })
+      } catch (error) {
+        reject(error)
+      }
     })
   })
 
+/** `monitor --once` as its own process; its tick report comes from its JSON log line. */
+const monitorPass = (db: BenchDatabase, platform: Platform, concurrency: number, nodeOptions = process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? "") => {
+  const profile = process.env["BENCH_CPU_PROFILE_DIR"]
+  return measured("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]), "dist/main.js", "monitor", "--once"], {
+    ...process.env,
+    ...platform.env,
+    DATABASE_URL: db.url,
+    TOKEN_ENCRYPTION_KEYS: KEYS,
+    API_KEYS: "bench-api-key-0123456789",
+    FRONTEND_URL: "http://localhost:3000",
+    LOG_FORMAT: "json",
+    LOG_LEVEL: "info",
+    MONITOR_CONCURRENCY: String(concurrency),
+    MONITOR_BATCH: String(BATCH),
+    NODE_OPTIONS: nodeOptions,
+    BING_TIMEOUT: "30s"
+  }, "\"monitor tick\"", (out) => {
+    const tick = out.split("\n").filter((l) => l.includes("\"monitor tick\"")).map((l) => JSON.parse(l) as { annotations: Record<string, number> })[0]
+    if (tick === undefined) throw new Error(`no tick report:\n${out}`)
+    return {
+      durationMs: tick.annotations["duration_ms"] ?? Number.NaN,
+      refreshed: tick.annotations["refreshed"] ?? Number.NaN,
+      failed: tick.annotations["failed"] ?? Number.NaN
+    }
+  })
+}
+
+/** The baseline's pass, with the service's own claim and store statements. */
+const rawPass = async (db: BenchDatabase, platform: Platform, concurrency: number) => {
+  const owner = "\u0000owner"
+  const [now, horizon, leaseUntil] = [new Date(1), new Date(2), new Date(3)]
+  const [[claimSql, claimParams], [storeSql]] = await Effect.runPromise(
+    Effect.map(SqlClient.SqlClient, (sql) => [
+      claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit: BATCH }).compile(),
+      storeRefreshesStatement(sql, []).compile()
+    ] as const).pipe(Effect.provide(pgClientLayer(Redacted.make(db.url), pool)), Effect.scoped)
+  )
+  const roles = claimParams.map((p) =>
+    p === owner ? "owner" : p === now ? "now" : p === horizon ? "horizon" : p === leaseUntil ? "leaseUntil" : p === BATCH ? "limit" : `unknown ${String(p)}`)
+  const profile = process.env["BENCH_CPU_PROFILE_DIR"]
+  return measured("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}/baseline`]), "bench/monitor/raw-monitor.mjs"], {
+    ...process.env,
+    DATABASE_URL: db.url,
+    RAW_CONCURRENCY: String(concurrency),
+    RAW_BATCH: String(BATCH),
+    RAW_KEY_ID: "bench",
+    RAW_KEY: keyMaterial.toString("base64"),
+    RAW_TOKEN_URL: platform.tokenUrl,
+    RAW_CLIENT_ID: platform.env["BING_CLIENT_ID"] ?? "",
+    RAW_CLIENT_SECRET: platform.env["BING_CLIENT_SECRET"] ?? "",
+    RAW_CLAIM_SQL: claimSql,
+    RAW_CLAIM_ROLES: JSON.stringify(roles),
+    RAW_STORE_SQL: storeSql,
+    RAW_CHANNEL: CHANNEL
+  }, "durationMs", (out) => JSON.parse(out.trim().split("\n").at(-1) ?? "") as Reported)
+}
+
+/** Every seeded connection due again, unleased: the pass before stored live tokens for each. */
+const makeAllDue = async (db: BenchDatabase) => {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  await client.query("update oauth_connections set expires_at = now() + interval '1 minute', lease_until = null, lease_owner = null")
+  await client.query("vacuum analyze oauth_connections")
+  await client.end()
+}
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
+
 const throughput = async (db: BenchDatabase) => {
+  const platform = await startPlatform()
+  progress(`seeding ${DUE} due connections`)
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  await client.query("truncate oauth_connections cascade")
+  await client.end()
+  await seedDue(db.url, DUE, "c")
+  // The service's start-up alone (a pass with nothing due), to tell its pass's CPU from it.
+  const idle = new pg.Client({ connectionString: db.url })
+  await idle.connect()
+  await idle.query("update oauth_connections set expires_at = now() + interval '1 day'")
+  await idle.end()
+  const startup = await monitorPass(db, platform, 16)
+  progress(`start-up of \`monitor --once\`: ${startup.cpuSeconds.toFixed(2)} s of CPU`)
+
   const rows: Array<string> = []
   for (const concurrency of CONCURRENCIES) {
-    const fake = await startFakeBing({ latencyMs: LATENCY_MS })
-    progress(`seeding ${DUE} due connections`)
-    const client = new pg.Client({ connectionString: db.url })
-    await client.connect()
-    await client.query("truncate oauth_connections cascade")
-    await client.end()
-    await seedDue(db.url, fake, DUE, `c${concurrency}`)
-    progress(`one monitor pass at concurrency ${concurrency}`)
-    const pass = await monitorPass(db, fake, concurrency)
-    await fake.close()
-    const rate = pass.refreshed / (pass.durationMs / 1000)
     const ideal = concurrency / (LATENCY_MS / 1000)
-    rows.push(`| ${concurrency} | ${pass.refreshed} | ${pass.failed} | ${(pass.durationMs / 1000).toFixed(1)} | ${rate.toFixed(0)} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${pass.peakRssMiB.toFixed(0)} | ${(1000 * pass.cpuSeconds / pass.refreshed).toFixed(2)} |`)
+    const passes = { service: [] as Array<Pass>, baseline: [] as Array<Pass> }
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternating which goes first, so a slow moment of the machine hits both alike.
+      const order = round % 2 === 0 ? (["service", "baseline"] as const) : (["baseline", "service"] as const)
+      for (const which of order) {
+        await makeAllDue(db)
+        progress(`round ${round + 1}, concurrency ${concurrency}: ${which}`)
+        passes[which].push(which === "service" ? await monitorPass(db, platform, concurrency) : await rawPass(db, platform, concurrency))
+      }
+    }
+    const baselineRate = median(passes.baseline.map((p) => p.refreshed / (p.durationMs / 1000)))
+    for (const which of ["baseline", "service"] as const) {
+      const list = passes[which]
+      const rates = list.map((p) => p.refreshed / (p.durationMs / 1000))
+      const rate = median(rates)
+      // The service's CPU without its start-up; the baseline's start-up is a few milliseconds.
+      const cpuMs = median(list.map((p) => 1000 * (p.cpuSeconds - (which === "service" ? startup.cpuSeconds : 0)) / p.refreshed))
+      rows.push(`| ${concurrency} | ${which === "service" ? "service (`monitor --once`)" : "baseline (plain Node.js)"} | ${median(list.map((p) => p.refreshed))} | ${median(list.map((p) => p.failed))} | ${rate.toFixed(0)} | ${rates.map((r) => r.toFixed(0)).join(" / ")} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${(rate / baselineRate).toFixed(2)} | ${median(list.map((p) => p.peakRssMiB)).toFixed(0)} | ${cpuMs.toFixed(2)} | ${(100 * median(list.map((p) => p.machineBusy))).toFixed(0)} % |`)
+    }
   }
+  const stats = await platform.stats()
+  platform.close()
   return [
-    `${DUE} due connections, fake token endpoint answering in ${LATENCY_MS} ms (rotating refresh tokens), one \`monitor --once\` process:`,
+    `The token endpoint refused ${stats.invalidGrants} refresh tokens as used before (${stats.refreshes} refreshes in all): no connection was refreshed twice.`,
     "",
-    "| concurrency | refreshed | failed | seconds | refreshes/s | ideal/s | of ideal | peak RSS MiB | monitor CPU ms per refresh |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `${DUE} due connections, fake token endpoint answering in ${LATENCY_MS} ms (rotating refresh tokens), ${ROUNDS} alternating rounds; medians.` +
+      ` CPU per refresh is the process's CPU time over the pass divided by the refreshes (the service's start-up, ${startup.cpuSeconds.toFixed(2)} s, taken off):`,
+    "",
+    "| concurrency | monitor | refreshed | failed | refreshes/s | each round | ideal/s | of ideal | × baseline | peak RSS MiB | CPU ms per refresh | machine busy |",
+    "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ...rows
   ]
 }
@@ -177,17 +320,17 @@ const claims = async (db: BenchDatabase) => {
 }
 
 const largePass = async (db: BenchDatabase) => {
-  const fake = await startFakeBing({ latencyMs: LATENCY_MS })
+  const platform = await startPlatform()
   const client = new pg.Client({ connectionString: db.url })
   await client.connect()
   // The due rows get real, refreshable tokens; the rest stay as they are.
   await client.query("delete from oauth_connections where user_id like 'big-%' and expires_at < now() + interval '10 minutes'")
   await client.end()
   progress(`replacing the due rows with ${Math.round(LARGE / 100)} refreshable connections`)
-  await seedDue(db.url, fake, Math.round(LARGE / 100), "large")
+  await seedDue(db.url, Math.round(LARGE / 100), "large")
   progress("one monitor pass over the large table, as `npm run monitor` runs it (--max-old-space-size=128)")
-  const pass = await monitorPass(db, fake, 64, "--max-old-space-size=128")
-  await fake.close()
+  const pass = await monitorPass(db, platform, 64, "--max-old-space-size=128")
+  platform.close()
   return [
     `A \`monitor --once\` pass over the ${LARGE}-row table (concurrency 64, \`--max-old-space-size=128\` as in \`npm run monitor\`):` +
       ` refreshed ${pass.refreshed}, failed ${pass.failed}, ${(pass.durationMs / 1000).toFixed(1)} s, peak RSS ${pass.peakRssMiB.toFixed(0)} MiB (target < 200 MiB).`

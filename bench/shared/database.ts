@@ -84,6 +84,15 @@ export const cpuSeconds = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
 }
 
+/** Busy and total CPU time of the whole machine so far, in clock ticks, from /proc/stat (Linux). */
+export const machineTicks = (): { readonly busy: number; readonly total: number } => {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number)
+  const total = fields.reduce((a, b) => a + b, 0)
+  // idle and iowait
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+  return { busy: total - idle, total }
+}
+
 /** USER_HZ: 100 on every mainstream Linux build. */
 const CLOCK_TICKS = 100
 

@@ -1,5 +1,14 @@
 import { Chunk, Deferred, Effect, Exit, Queue } from "effect"
 
+/** Resumes once the I/O callbacks due now have run (setImmediate: the check phase after the poll phase). */
+const afterPendingIo = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** Turns of the event loop a batch may wait for more keys. */
+const MAX_TURNS = 16
+
 export interface Batcher<K, A, E> {
   /** Puts `key` in the next batch and waits for its answer. */
   readonly lookup: (key: K) => Effect.Effect<A, E>
@@ -25,7 +34,16 @@ export const makeBatcher = <K, A, E>(
     const waiting = yield* Queue.unbounded<readonly [K, Then]>()
     const worker = Effect.forever(
       Effect.gen(function*() {
-        const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(waiting, 1, options.maxBatch))
+        const batch = [yield* Queue.take(waiting)]
+        // While keys keep arriving, lets the I/O callbacks due run first (their fibers' next
+        // requests go out) and takes their keys too: under load a batch gathers what a few
+        // turns of the event loop bring; alone, a key waits one turn.
+        for (let turn = 0; turn < MAX_TURNS && batch.length < options.maxBatch; turn++) {
+          yield* afterPendingIo
+          const more = Chunk.toReadonlyArray(yield* Queue.takeUpTo(waiting, options.maxBatch - batch.length))
+          if (more.length === 0) break
+          batch.push(...more)
+        }
         const exit = yield* Effect.exit(lookupMany(batch.map(([key]) => key)))
         for (const [key, then] of batch) {
           // A caller's continuation that dies is a bug of that caller: it must not stop the batches of others.

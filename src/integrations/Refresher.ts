@@ -26,6 +26,9 @@ export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly 
 
 const LEASE_POLL = Duration.millis(100)
 
+/** How long a result of the monitor's waits for others to be stored with. */
+const STORE_LINGER_MS = 20
+
 /** What the monitor is told of a claimed row once its outcome is stored (or it was not attempted). */
 export type Settled = (result: Either.Either<Connection, { readonly _tag: string }>) => Effect.Effect<void>
 
@@ -58,14 +61,18 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
      * refreshing many connections at once) one statement stores many, each with its events,
      * and the rows stored are announced.
      */
-    const storeBatched = yield* makeBatcher(
-      (batch: ReadonlyArray<RefreshToStore>) =>
-        retrying(connections.storeRefreshes(batch)).pipe(
-          Effect.tap((stored) => changes.publishMany(stored.values())),
-          Effect.map((stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id)))
-        ),
-      { workers: 1, maxBatch: 100 }
-    )
+    const storeBatch = (batch: ReadonlyArray<RefreshToStore>) =>
+      retrying(connections.storeRefreshes(batch)).pipe(
+        Effect.tap((stored) => changes.publishMany(stored.values())),
+        Effect.map((stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id)))
+      )
+    /** For callers waiting for their refresh: a result alone is stored at once. */
+    const storeBatched = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100 })
+    /**
+     * For the monitor, which goes on meanwhile: results wait up to STORE_LINGER for others,
+     * so that a pass stores tens of rows per statement rather than a few.
+     */
+    const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: STORE_LINGER_MS })
 
     /**
      * Runs `effect` to its end even when the caller is interrupted meanwhile, while its own
@@ -309,7 +316,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
           const result = yield* Effect.either(provider.refresh(refreshToken))
           if (Either.isLeft(result)) return yield* Effect.flatMap(Effect.either(refreshFailed(row, owner, provider, result.left)), settled)
           const item = refreshed(row, owner, refreshToken, result.right, yield* now)
-          yield* storeBatched.submit(item, (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled))
+          yield* storeLingering.submit(item, (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled))
         }),
       validateHeld: (claimed: Claimed, owner: string, settled: Settled) =>
         Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { type Chunk, Context, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
 import Pg from "pg"
+import { gather } from "./batching.js"
 
 export type ChangeListener = (change: { readonly userId: string; readonly platform: string } | "all") => Effect.Effect<void>
 
@@ -28,6 +29,9 @@ export const CHANNEL = "oauth_status_changes"
 
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 export const MAX_PAYLOAD_BYTES = 7900
+
+/** How long a change waits for others before it is sent to other processes (this process is told at once). */
+const NOTIFY_LINGER_MS = 20
 
 /** Changes taken from the queue per round; the rest wait for the next. */
 const MAX_BATCH = 5000
@@ -147,15 +151,15 @@ export const StatusChangesLive = Layer.scoped(
     ))
 
     const pending = yield* Queue.unbounded<Pair>()
-    const send = (pairs: Chunk.Chunk<Pair>) =>
+    const send = (pairs: Iterable<Pair>) =>
       Effect.forEach(payloads(pairs), (payload) =>
         sql`select pg_notify(${CHANNEL}, ${payload})`.pipe(
           Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message))
         ), { discard: true })
-    // Whatever queued while a batch was being sent goes in the next one: one change alone
-    // leaves at once, a burst costs a few statements.
+    // A change waits NOTIFY_LINGER_MS for others to go with it, and whatever queued while a
+    // batch was being sent goes in the next one: a burst costs a few statements.
     const sender = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(Queue.takeBetween(pending, 1, MAX_BATCH)), send)
+      Effect.flatMap(restore(gather(pending, MAX_BATCH, NOTIFY_LINGER_MS)), send)
     ).pipe(Effect.forever)
     // Registered before the sender starts, so it runs after the sender stops: nothing queued is lost.
     yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(pending), send))

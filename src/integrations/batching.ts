@@ -9,6 +9,39 @@ const afterPendingIo = Effect.async<void>((resume) => {
 /** Turns of the event loop a batch may wait for more keys. */
 const MAX_TURNS = 16
 
+/**
+ * A real timer, not the Clock: how long items wait to be sent together is the event loop's
+ * business, and a TestClock must not hold them back.
+ */
+const lingering = (ms: number) =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * Takes one item, waiting for it, then, while more keep arriving, lets the I/O callbacks due
+ * run first (their fibers' next requests go out) and takes their items too: under load a
+ * batch gathers what a few turns of the event loop bring; alone, an item waits one turn.
+ * With `lingerMs`, the batch is instead closed that long after its first item.
+ */
+export const gather = <A>(queue: Queue.Dequeue<A>, max: number, lingerMs = 0): Effect.Effect<Array<A>> =>
+  Effect.gen(function*() {
+    const batch = [yield* Queue.take(queue)]
+    if (lingerMs > 0) {
+      yield* lingering(lingerMs)
+      batch.push(...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, max - 1)))
+      return batch
+    }
+    for (let turn = 0; turn < MAX_TURNS && batch.length < max; turn++) {
+      yield* afterPendingIo
+      const more = Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, max - batch.length))
+      if (more.length === 0) break
+      batch.push(...more)
+    }
+    return batch
+  })
+
 export interface Batcher<K, A, E> {
   /** Puts `key` in the next batch and waits for its answer. */
   readonly lookup: (key: K) => Effect.Effect<A, E>
@@ -27,23 +60,14 @@ export interface Batcher<K, A, E> {
  */
 export const makeBatcher = <K, A, E>(
   lookupMany: (keys: ReadonlyArray<K>) => Effect.Effect<(key: K) => A, E>,
-  options: { readonly workers: number; readonly maxBatch: number }
+  options: { readonly workers: number; readonly maxBatch: number; readonly lingerMs?: number }
 ) =>
   Effect.gen(function*() {
     type Then = (answer: Exit.Exit<A, E>) => Effect.Effect<void>
     const waiting = yield* Queue.unbounded<readonly [K, Then]>()
     const worker = Effect.forever(
       Effect.gen(function*() {
-        const batch = [yield* Queue.take(waiting)]
-        // While keys keep arriving, lets the I/O callbacks due run first (their fibers' next
-        // requests go out) and takes their keys too: under load a batch gathers what a few
-        // turns of the event loop bring; alone, a key waits one turn.
-        for (let turn = 0; turn < MAX_TURNS && batch.length < options.maxBatch; turn++) {
-          yield* afterPendingIo
-          const more = Chunk.toReadonlyArray(yield* Queue.takeUpTo(waiting, options.maxBatch - batch.length))
-          if (more.length === 0) break
-          batch.push(...more)
-        }
+        const batch = yield* gather(waiting, options.maxBatch, options.lingerMs)
         const exit = yield* Effect.exit(lookupMany(batch.map(([key]) => key)))
         for (const [key, then] of batch) {
           // A caller's continuation that dies is a bug of that caller: it must not stop the batches of others.

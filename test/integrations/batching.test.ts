@@ -101,4 +101,17 @@ describe("makeBatcher", () => {
       yield* settle
       expect(yield* lookup("b")).toBe("B")
     }))
+
+  it.live("with a linger, keys that arrive while the first one lingers go in its batch", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { batches, lookupMany } = recorder()
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10, lingerMs: 100 })
+      const first = yield* Effect.fork(lookup("a"))
+      yield* Effect.sleep("20 millis")
+      expect(batches).toEqual([])
+      const second = yield* Effect.fork(lookup("b"))
+      expect(yield* Fiber.join(first)).toBe("A")
+      expect(yield* Fiber.join(second)).toBe("B")
+      expect(batches).toEqual([["a", "b"]])
+    })))
 })

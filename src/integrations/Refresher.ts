@@ -198,13 +198,13 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         sealed === undefined ? Effect.map(connections.tokens(row), (t) => t.refreshToken) : Effect.suspend(() => connections.openRefreshToken(row, sealed))
       )
 
+    /** Whether a claimed row's lease, at `t`, still outlasts the platform's longest operation. */
+    const leaseOutlasts = (row: Connection, provider: IntegrationProvider, t: number) =>
+      row.leaseUntil !== null && row.leaseUntil.getTime() - t >= Duration.toMillis(provider.budget)
+
     /** The platform is called for a claimed row only when its lease outlasts the platform's longest operation. */
     const ensureLeaseOutlasts = (row: Connection, provider: IntegrationProvider) =>
-      Effect.gen(function*() {
-        const t = yield* now
-        const left = row.leaseUntil === null ? 0 : row.leaseUntil.getTime() - t.getTime()
-        if (left < Duration.toMillis(provider.budget)) return yield* new LeaseTooShort({ platform: row.platform })
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (t) => leaseOutlasts(row, provider, t) ? Effect.void : Effect.fail(new LeaseTooShort({ platform: row.platform })))
 
     /** A refresh the platform granted, as the batched store takes it. */
     const refreshed = (row: Connection, owner: string, refreshToken: Redacted.Redacted<string>, grant: TokenGrant, t: Date): RefreshToStore => ({
@@ -267,13 +267,13 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
     /** What a refresh under the lease `owner` holds needs: the platform and the refresh token. */
     const prepareRefresh = (row: Connection, owner: string, sealed?: SealedTokens) =>
-      Effect.gen(function*() {
-        if (row.status !== "active") return yield* new NotConnected({ platform: row.platform, status: row.status })
-        const provider = yield* registry.get(row.platform)
-        const refreshToken = yield* refreshTokenOf(row, owner, sealed)
-        if (Option.isNone(refreshToken)) return yield* new NotConnected({ platform: row.platform, status: "expired" })
-        return { provider, refreshToken: refreshToken.value }
-      })
+      row.status !== "active"
+        ? Effect.fail(new NotConnected({ platform: row.platform, status: row.status }))
+        : Effect.flatMap(registry.get(row.platform), (provider) =>
+          Effect.flatMap(refreshTokenOf(row, owner, sealed), (refreshToken) =>
+            Option.isNone(refreshToken)
+              ? Effect.fail(new NotConnected({ platform: row.platform, status: "expired" }))
+              : Effect.succeed({ provider, refreshToken: refreshToken.value })))
 
     const prepareValidation = (row: Connection, owner: string, sealed?: SealedTokens) =>
       Effect.gen(function*() {
@@ -307,17 +307,25 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
        * one pass. The caller must not be interrupted once the platform is called (the
        * monitor's workers are not: a pass that is stopped lets them finish their row).
        */
-      refreshHeld: (claimed: Claimed, owner: string, settled: Settled) =>
-        Effect.gen(function*() {
-          const row = claimed.connection
-          const ready = yield* Effect.either(Effect.tap(prepareRefresh(row, owner, claimed.sealed), ({ provider }) => ensureLeaseOutlasts(row, provider)))
-          if (Either.isLeft(ready)) return yield* settled(Either.left(ready.left))
+      // Written as a chain rather than a generator: this runs once per row of every pass.
+      refreshHeld: (claimed: Claimed, owner: string, settled: Settled): Effect.Effect<void> => {
+        const row = claimed.connection
+        return Effect.flatMap(Effect.either(prepareRefresh(row, owner, claimed.sealed)), (ready) => {
+          if (Either.isLeft(ready)) return settled(Either.left(ready.left))
           const { provider, refreshToken } = ready.right
-          const result = yield* Effect.either(provider.refresh(refreshToken))
-          if (Either.isLeft(result)) return yield* Effect.flatMap(Effect.either(refreshFailed(row, owner, provider, result.left)), settled)
-          const item = refreshed(row, owner, refreshToken, result.right, yield* now)
-          yield* storeLingering.submit(item, (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled))
-        }),
+          return Effect.flatMap(Clock.currentTimeMillis, (t) =>
+            leaseOutlasts(row, provider, t)
+              ? Effect.flatMap(Effect.either(provider.refresh(refreshToken)), (result) =>
+                Either.isLeft(result)
+                  ? Effect.flatMap(Effect.either(refreshFailed(row, owner, provider, result.left)), settled)
+                  : Effect.flatMap(now, (answeredAt) =>
+                    storeLingering.submit(
+                      refreshed(row, owner, refreshToken, result.right, answeredAt),
+                      (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled)
+                    )))
+              : settled(Either.left(new LeaseTooShort({ platform: row.platform }))))
+        })
+      },
       validateHeld: (claimed: Claimed, owner: string, settled: Settled) =>
         Effect.gen(function*() {
           const row = claimed.connection

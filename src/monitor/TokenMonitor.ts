@@ -205,7 +205,7 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
               return oneLess
             })).pipe(
               // A defect before the outcome was told: the row is not waited for (its lease is released with the others).
-              Effect.onExit((exit) => Exit.isFailure(exit) && !settled ? oneLess : Effect.void)
+              Effect.catchAllCause((cause) => settled ? Effect.failCause(cause) : Effect.zipRight(oneLess, Effect.failCause(cause)))
             )
         }
 

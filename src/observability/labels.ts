@@ -11,7 +11,8 @@ export const withTags = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, ta
 export const taggedBy = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
   const made = new Map<string, Metric.Metric<Type, In, Out>>()
   return (tags: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
-    const key = JSON.stringify(tags)
+    let key = ""
+    for (const name in tags) key += `${name}\u0000${tags[name]}\u0000`
     let found = made.get(key)
     if (found === undefined) {
       found = withTags(metric, tags)

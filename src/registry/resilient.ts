@@ -33,19 +33,17 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
     const calls = (operation: string, outcome: string) => Metric.increment(callsTagged({ platform, operation, outcome }))
 
     /** Times a request that was sent, whatever it answered; an interrupted one never finished. */
-    const timed = (operation: string) => <A, E, R>(request: Effect.Effect<A, E, R>) =>
-      Effect.flatMap(Clock.currentTimeNanos, (start) =>
-        Effect.onExit(request, (exit) =>
-          Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
-            ? Effect.void
-            : Effect.flatMap(Clock.currentTimeNanos, (end) =>
-              Metric.update(latencyTagged({ platform, operation }), Number(end - start) / 1e9))))
+    const timed = (operation: string) => {
+      const latency = latencyTagged({ platform, operation })
+      return (exit: Exit.Exit<unknown, unknown>, elapsedMs: number) =>
+        Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Effect.void : Metric.update(latency, elapsedMs / 1000)
+    }
 
     const requestTimeout = Duration.toMillis(client.settings.timeout)
     const guard = (operation: string, tokenEndpoint: boolean, deadline: number): Context.Tag.Service<RequestGuard> => ({
       observe: (request) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const protectedRequest = breaker.protect(tokenEndpoint ? timed(operation)(request) : request)
+          const protectedRequest = breaker.protect(request, tokenEndpoint ? timed(operation) : undefined)
           // However many requests an attempt makes, none runs past the operation's budget; a
           // request that would end before the budget does is bounded by its own timeout alone.
           return deadline - now >= requestTimeout

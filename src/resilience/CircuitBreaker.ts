@@ -59,7 +59,15 @@ export const idleHealth: BreakerHealth = {
 
 export interface CircuitBreaker {
   readonly name: string
-  readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpen, R>
+  /**
+   * Runs `effect` as one observation of the breaker, or fails at once with CircuitOpen.
+   * `settled`, when given, is told how the call it let through ended and how long it took
+   * (in milliseconds, on the Clock) once the breaker has counted it.
+   */
+  readonly protect: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    settled?: (exit: Exit.Exit<A, E>, elapsedMs: number) => Effect.Effect<void>
+  ) => Effect.Effect<A, E | CircuitOpen, R>
   readonly health: Effect.Effect<BreakerHealth>
   /** The state alone, cheaply. */
   readonly state: Effect.Effect<BreakerState>
@@ -219,19 +227,24 @@ export const make = (name: string, overrides: Partial<BreakerSettings> = {}): Ef
         return [[], noted]
       })
 
-    const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
+    const protect = <A, E, R>(
+      effect: Effect.Effect<A, E, R>,
+      settled?: (exit: Exit.Exit<A, E>, elapsedMs: number) => Effect.Effect<void>
+    ): Effect.Effect<A, E | CircuitOpen, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Effect.flatMap(Clock.currentTimeMillis, admit), ([admission, opened]): Effect.Effect<A, E | CircuitOpen, R> => {
-          if (admission._tag === "reject") {
-            return Effect.zipRight(announce(opened), Effect.fail(new CircuitOpen({ platform: name, retryAfterMs: admission.retryAfterMs })))
-          }
-          // However the call ends (interrupted too: this runs in the mask), its outcome is settled.
-          const settled = (exit: Exit.Exit<A, E>) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flatMap(settle(admission, classify(exit), now), announce)).pipe(
-              Effect.zipRight(exit)
-            )
-          return Effect.zipRight(announce(opened), Effect.flatMap(Effect.exit(restore(effect)), settled))
-        })
+        Effect.flatMap(Clock.currentTimeMillis, (started) =>
+          Effect.flatMap(admit(started), ([admission, opened]): Effect.Effect<A, E | CircuitOpen, R> => {
+            if (admission._tag === "reject") {
+              return Effect.zipRight(announce(opened), Effect.fail(new CircuitOpen({ platform: name, retryAfterMs: admission.retryAfterMs })))
+            }
+            // However the call ends (interrupted too: this runs in the mask), its outcome is settled.
+            const end = (exit: Exit.Exit<A, E>) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                const counted = Effect.flatMap(settle(admission, classify(exit), now), announce)
+                return Effect.zipRight(settled === undefined ? counted : Effect.zipRight(counted, settled(exit, now - started)), exit)
+              })
+            return Effect.zipRight(announce(opened), Effect.flatMap(Effect.exit(restore(effect)), end))
+          }))
       )
 
     const date = (ms: number | null) => (ms === null ? null : new Date(ms))

@@ -245,4 +245,20 @@ describe("circuit breaker", () => {
       expect(yield* count("half_open", "open")).toBe(1)
       expect(yield* count("half_open", "closed")).toBe(1)
     }))
+
+  it.effect("a call let through is told to `settled` with how it ended and how long it took, once the breaker has counted it", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make("gsc", { failureThreshold: 1 })
+      const told: Array<readonly [string, number, string]> = []
+      const settled = (exit: Exit.Exit<unknown, unknown>, elapsedMs: number) =>
+        Effect.flatMap(state(breaker), (now) => Effect.sync(() => void told.push([Exit.isSuccess(exit) ? "success" : "failure", elapsedMs, now])))
+      const fiber = yield* Effect.fork(breaker.protect(Effect.zipRight(Effect.sleep("3 seconds"), Effect.fail(down)), settled))
+      yield* TestClock.adjust("3 seconds")
+      yield* Effect.flip(Fiber.join(fiber))
+      // Counted before it was told: the failure has opened the breaker.
+      expect(told).toEqual([["failure", 3000, "open"]])
+      // A call refused at once was not let through: nothing to tell.
+      yield* Effect.flip(breaker.protect(Effect.succeed("never"), settled))
+      expect(told).toHaveLength(1)
+    }))
 })

@@ -69,7 +69,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     /** For callers waiting for their refresh: a result alone is stored at once. */
     const storeBatched = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100 })
     /**
-     * For the monitor, which goes on meanwhile: results wait up to STORE_LINGER for others,
+     * For the monitor, which goes on meanwhile: results wait up to STORE_LINGER_MS for others,
      * so that a pass stores tens of rows per statement rather than a few.
      */
     const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: STORE_LINGER_MS })

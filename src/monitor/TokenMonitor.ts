@@ -200,6 +200,8 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
             Effect.suspend(() => {
               settled = true
               const outcome = classify(result, success)
+              // A row skipped (or failed without a write) keeps its lease until the pass ends, so
+              // that no claim of this pass takes it again; the pass then releases them together.
               if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
               tally.add(row.platform, outcome)
               return oneLess

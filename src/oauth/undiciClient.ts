@@ -13,6 +13,9 @@ import { enforceRequestTimeout, requestTimeoutOf, timedOut } from "./requestTime
 
 const utf8 = new TextDecoder()
 
+/** A platform's answers are small JSON documents: a larger body is not read, rather than held in memory. */
+const MAX_ANSWER_BYTES = 1024 * 1024
+
 /** An answer read whole: the platforms' answers are small JSON documents. */
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
@@ -23,7 +26,8 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     readonly request: HttpClientRequest.HttpClientRequest,
     readonly status: number,
     private readonly rawHeaders: IncomingHttpHeaders,
-    private readonly bytes: Uint8Array
+    /** Undefined: the body was larger than MAX_ANSWER_BYTES and was not read. */
+    private readonly bytes: Uint8Array | undefined
   ) {
     super()
   }
@@ -43,7 +47,10 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
 
   private decode<A>(f: (bytes: Uint8Array) => A): Effect.Effect<A, HttpClientError.ResponseError> {
     return Effect.try({
-      try: () => f(this.bytes),
+      try: () => {
+        if (this.bytes === undefined) throw new Error(`the body is over ${MAX_ANSWER_BYTES} bytes`)
+        return f(this.bytes)
+      },
       catch: (cause) => new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
     })
   }
@@ -66,13 +73,13 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
 
   get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
     return Effect.tryPromise({
-      try: () => new Response(this.bytes, { headers: this.headers }).formData(),
+      try: () => this.bytes === undefined ? Promise.reject(new Error("the body was not read")) : new Response(this.bytes, { headers: this.headers }).formData(),
       catch: (cause) => new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
     })
   }
 
   get stream() {
-    return Stream.succeed(this.bytes)
+    return Stream.fromEffect(this.decode((bytes) => bytes))
   }
 
   toJSON(): unknown {
@@ -122,6 +129,7 @@ const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<T
 
 const aborted = new Error("request interrupted")
 
+
 /**
  * One request on undici's dispatcher, its answer gathered whole. `timeoutMs`, when given, is
  * a timer of the request's own: no fiber waits beside it. Interrupting the effect aborts the
@@ -140,6 +148,7 @@ const dispatch = (agent: Agent, request: HttpClientRequest.HttpClientRequest, ti
     let status = 0
     let headers: IncomingHttpHeaders = {}
     const chunks: Array<Buffer> = []
+    let received = 0
     const settle = (outcome: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => {
       if (settled) return
       settled = true
@@ -156,8 +165,12 @@ const dispatch = (agent: Agent, request: HttpClientRequest.HttpClientRequest, ti
         status = statusCode
         headers = responseHeaders
       },
-      onResponseData(_, chunk) {
-        chunks.push(chunk)
+      onResponseData(c, chunk) {
+        received += chunk.length
+        if (received <= MAX_ANSWER_BYTES) return void chunks.push(chunk)
+        // The answer is given, with a body that cannot be read; the rest is not received.
+        settle(Effect.succeed(new UndiciResponse(request, status, headers, undefined)))
+        c.abort(aborted)
       },
       onResponseEnd() {
         const bytes = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)

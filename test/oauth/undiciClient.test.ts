@@ -163,4 +163,16 @@ describe("undici HttpClient", () => {
       const error = yield* Effect.flip(Fiber.join(fiber))
       expect(isTimeout(error)).toBe(true)
     }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+
+  it.scoped("a body over 1 MiB is not read: the answer is given, and reading it fails with reason Decode", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve((_, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(Buffer.alloc(2 * 1024 * 1024, 0x20))
+      })
+      const response = yield* execute(HttpClientRequest.get(url))
+      expect(response.status).toBe(200)
+      expect(yield* Effect.flip(response.json)).toMatchObject({ _tag: "ResponseError", reason: "Decode" })
+      expect(yield* Effect.flip(response.text)).toMatchObject({ _tag: "ResponseError", reason: "Decode" })
+    }).pipe(Effect.provide(UndiciClient.layer)))
 })

@@ -26,9 +26,6 @@ export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly 
 
 const LEASE_POLL = Duration.millis(100)
 
-/** How long a result of the monitor's waits for others to be stored with. */
-const STORE_LINGER_MS = 20
-
 /** What the monitor is told of a claimed row once its outcome is stored (or it was not attempted). */
 export type Settled = (result: Either.Either<Connection, { readonly _tag: string }>) => Effect.Effect<void>
 
@@ -69,10 +66,10 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     /** For callers waiting for their refresh: a result alone is stored at once. */
     const storeBatched = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100 })
     /**
-     * For the monitor, which goes on meanwhile: results wait up to STORE_LINGER_MS for others,
-     * so that a pass stores tens of rows per statement rather than a few.
+     * For the monitor, which goes on meanwhile: results wait up to MONITOR_STORE_LINGER for
+     * others, so that a pass stores tens of rows per statement rather than a few.
      */
-    const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: STORE_LINGER_MS })
+    const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: Duration.toMillis(app.monitor.storeLinger) })
 
     /**
      * Runs `effect` to its end even when the caller is interrupted meanwhile, while its own

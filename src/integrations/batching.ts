@@ -1,14 +1,5 @@
 import { Chunk, Deferred, Effect, Exit, Queue } from "effect"
 
-/** Resumes once the I/O callbacks due now have run (setImmediate: the check phase after the poll phase). */
-const afterPendingIo = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
-
-/** Turns of the event loop a batch may wait for more keys. */
-const MAX_TURNS = 16
-
 /**
  * A real timer, not the Clock: how long items wait to be sent together is the event loop's
  * business, and a TestClock must not hold them back.
@@ -20,26 +11,15 @@ const lingering = (ms: number) =>
   })
 
 /**
- * Takes one item, waiting for it, then, while more keep arriving, lets the I/O callbacks due
- * run first (their fibers' next requests go out) and takes their items too: under load a
- * batch gathers what a few turns of the event loop bring; alone, an item waits one turn.
- * With `lingerMs`, the batch is instead closed that long after its first item.
+ * Takes one item, waiting for it, then every item waiting behind it (up to `max`); with
+ * `lingerMs`, the batch is closed that long after its first item, and gathers what arrives
+ * meanwhile.
  */
 export const gather = <A>(queue: Queue.Dequeue<A>, max: number, lingerMs = 0): Effect.Effect<Array<A>> =>
   Effect.gen(function*() {
-    const batch = [yield* Queue.take(queue)]
-    if (lingerMs > 0) {
-      yield* lingering(lingerMs)
-      batch.push(...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, max - 1)))
-      return batch
-    }
-    for (let turn = 0; turn < MAX_TURNS && batch.length < max; turn++) {
-      yield* afterPendingIo
-      const more = Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, max - batch.length))
-      if (more.length === 0) break
-      batch.push(...more)
-    }
-    return batch
+    const first = yield* Queue.take(queue)
+    if (lingerMs > 0) yield* lingering(lingerMs)
+    return [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, max - 1))]
   })
 
 export interface Batcher<K, A, E> {

@@ -238,6 +238,7 @@ describe("configuration", () => {
       expect(Duration.toMinutes(d.monitor.refreshAhead)).toBe(10)
       expect(d.monitor.batch).toBe(500)
       expect(d.monitor.concurrency).toBe(16)
+      expect(Duration.toMillis(d.monitor.storeLinger)).toBe(20)
       expect(Duration.toHours(d.monitor.expirationWarning)).toBe(7 * 24)
       expect(Duration.toHours(d.monitor.validateInterval)).toBe(24)
       expect(Duration.toMinutes(d.tokens.leaseDuration)).toBe(2)
@@ -250,6 +251,7 @@ describe("configuration", () => {
         REFRESH_AHEAD: "15m",
         MONITOR_BATCH: "100",
         MONITOR_CONCURRENCY: "64",
+        MONITOR_STORE_LINGER: "50ms",
         EXPIRATION_WARNING_DAYS: "3",
         VALIDATE_INTERVAL: "12h",
         LEASE_DURATION: "90s",
@@ -259,6 +261,7 @@ describe("configuration", () => {
       })
       expect(set.monitor).toMatchObject({ enabled: false, batch: 100, concurrency: 64 })
       expect(Duration.toSeconds(set.monitor.interval)).toBe(30)
+      expect(Duration.toMillis(set.monitor.storeLinger)).toBe(50)
       expect(Duration.toHours(set.monitor.expirationWarning)).toBe(72)
       expect(Duration.toSeconds(set.tokens.leaseDuration)).toBe(90)
       expect(set.oauth.strictEnvMatch).toBe(true)
@@ -271,6 +274,7 @@ describe("configuration", () => {
         STATUS_CACHE_TTL: "2d",
         MONITOR_INTERVAL: "2h",
         REFRESH_AHEAD: "25h",
+        MONITOR_STORE_LINGER: "2s",
         VALIDATE_INTERVAL: "31d"
       })
       expect(problems).toEqual([
@@ -278,6 +282,7 @@ describe("configuration", () => {
         "STATUS_CACHE_TTL: must be at most 1d",
         "MONITOR_INTERVAL: must be at most 1h",
         "REFRESH_AHEAD: must be at most 1d",
+        "MONITOR_STORE_LINGER: must be at most 1s",
         "VALIDATE_INTERVAL: must be at most 30d"
       ])
     }))

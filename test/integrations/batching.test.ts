@@ -14,13 +14,8 @@ const recorder = (gate?: Deferred.Deferred<void>) => {
   return { batches, lookupMany }
 }
 
-/** One turn of the event loop (the batcher lets pending I/O run before it closes a batch). */
-const turn = Effect.async<void>((resume) => {
-  setImmediate(() => resume(Effect.void))
-})
-
 /** Lets every forked fiber run until it waits (no clock involved). */
-const settle = Effect.repeatN(Effect.zipRight(turn, Effect.repeatN(Effect.yieldNow(), 10)), 20)
+const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
 describe("makeBatcher", () => {
   it.scoped("answers a lookup made alone in a batch of its own", () =>

@@ -423,6 +423,20 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(report.refreshed).toBe(7)
     }))
 
+  it.effect("claims the next batch while the last rows of the one before are in flight, not once they are done", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld(Array.from({ length: 6 }, (_, i) => row(`n${i}`)))
+      const fiber = yield* Effect.fork(tickOf(world, { answer: () => Effect.as(Effect.sleep("1 second"), grant) }, settings({ batch: 3, concurrency: 1 })))
+      // One call at a time, 1 s each: the third row of the first batch goes out at 2 s, and the second claim with it.
+      yield* TestClock.adjust("2500 millis")
+      const atTwoAndAHalf = [yield* Ref.get(world.platformCalls), yield* Ref.get(world.claims)]
+      yield* TestClock.adjust("5 seconds")
+      const report = yield* Fiber.join(fiber)
+      expect(atTwoAndAHalf).toEqual([3, 2])
+      expect(report).toMatchObject({ due: 6, refreshed: 6 })
+      expect(yield* Ref.get(world.claims)).toBe(3)
+    }))
+
   it.effect("refreshes with at most MONITOR_CONCURRENCY in flight", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld(Array.from({ length: 20 }, (_, i) => row(`c${i}`)))

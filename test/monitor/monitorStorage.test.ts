@@ -322,7 +322,8 @@ describe("two monitors and the fresh-token endpoint over 500 due connections", (
         const bing = fakes.bing
         const users = Array.from({ length: 500 }, (_, i) => `bulk-${i}`)
         yield* within(instance)(seedDueConnections(bing, "bing", users))
-        const replicas = yield* Effect.all([0, 1].map(() => startAnother(monitorSettings({ batch: 400, concurrency: 2 }))))
+        // With the default linger: results of a monitor wait for each other before they are stored.
+        const replicas = yield* Effect.all([0, 1].map(() => startAnother(monitorSettings({ batch: 400, concurrency: 2, storeLinger: Duration.millis(20) }))))
         const [one, other] = [replicas[0]!, replicas[1]!]
         const [a, b] = yield* Effect.all([monitorOf(one), monitorOf(other)])
         const refreshesBefore = bing.stats.refreshes

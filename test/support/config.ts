@@ -38,6 +38,8 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
     refreshAhead: Duration.minutes(10),
     batch: 500,
     concurrency: 16,
+    // No waiting for others: tests that drive the clock store each result at once.
+    storeLinger: Duration.zero,
     expirationWarning: Duration.days(7),
     validateInterval: Duration.hours(24)
   },

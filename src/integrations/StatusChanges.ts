@@ -165,18 +165,20 @@ export const StatusChangesLive = Layer.scoped(
     yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(pending), send))
     yield* Effect.forkScoped(sender)
 
+    const publishMany = (changes: Iterable<{ readonly userId: string; readonly platform: string }>) =>
+      Effect.suspend(() => {
+        const pairs = Array.from(changes, ({ platform, userId }): Pair => [userId, platform])
+        return Effect.flatMap(Ref.get(listeners), (all) =>
+          Effect.zipRight(
+            all.length === 0 ? Effect.void : Effect.forEach(pairs, ([userId, platform]) => tell({ userId, platform }), { discard: true }),
+            Queue.offerAll(pending, pairs)
+          )).pipe(Effect.asVoid)
+      })
+
     return {
       subscribe: (listener) => Ref.update(listeners, (all) => [...all, listener]).pipe(Effect.zipRight(startListening)),
-      publish: (userId, platform) => tell({ userId, platform }).pipe(Effect.zipRight(Queue.offer(pending, [userId, platform])), Effect.asVoid),
-      publishMany: (changes) =>
-        Effect.suspend(() => {
-          const pairs = Array.from(changes, ({ platform, userId }): Pair => [userId, platform])
-          return Effect.flatMap(Ref.get(listeners), (all) =>
-            Effect.zipRight(
-              all.length === 0 ? Effect.void : Effect.forEach(pairs, ([userId, platform]) => tell({ userId, platform }), { discard: true }),
-              Queue.offerAll(pending, pairs)
-            ))
-        })
+      publish: (userId, platform) => publishMany([{ userId, platform }]),
+      publishMany
     }
   })
 )

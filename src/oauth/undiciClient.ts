@@ -45,14 +45,17 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     return Option.none<string>()
   }
 
+  private decodeError(cause: unknown) {
+    return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
+  }
+
+  private bodyRead(): Uint8Array {
+    if (this.bytes === undefined) throw new Error(`the body is over ${MAX_ANSWER_BYTES} bytes`)
+    return this.bytes
+  }
+
   private decode<A>(f: (bytes: Uint8Array) => A): Effect.Effect<A, HttpClientError.ResponseError> {
-    return Effect.try({
-      try: () => {
-        if (this.bytes === undefined) throw new Error(`the body is over ${MAX_ANSWER_BYTES} bytes`)
-        return f(this.bytes)
-      },
-      catch: (cause) => new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
-    })
+    return Effect.try({ try: () => f(this.bodyRead()), catch: (cause) => this.decodeError(cause) })
   }
 
   get arrayBuffer() {
@@ -73,8 +76,8 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
 
   get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
     return Effect.tryPromise({
-      try: () => this.bytes === undefined ? Promise.reject(new Error("the body was not read")) : new Response(this.bytes, { headers: this.headers }).formData(),
-      catch: (cause) => new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
+      try: () => new Response(this.bodyRead(), { headers: this.headers }).formData(),
+      catch: (cause) => this.decodeError(cause)
     })
   }
 
@@ -128,7 +131,6 @@ const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<T
 }
 
 const aborted = new Error("request interrupted")
-
 
 /**
  * One request on undici's dispatcher, its answer gathered whole. `timeoutMs`, when given, is

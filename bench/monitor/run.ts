@@ -25,6 +25,14 @@ const LARGE = Number(process.env["BENCH_LARGE"] ?? "1000000")
 const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "16,64").split(",").map(Number)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? "3")
 const BATCH = Number(process.env["BENCH_BATCH"] ?? "500")
+
+type Monitor = "daemon" | "once" | "baseline"
+const MONITORS: ReadonlyArray<Monitor> = ["daemon", "once", "baseline"]
+const labels: Record<Monitor, string> = {
+  daemon: "service, daemon (`monitor`, a warm tick)",
+  once: "service, `monitor --once` (a cold process)",
+  baseline: "baseline (plain Node.js)"
+}
 const keyMaterial = randomBytes(32)
 const KEYS = `bench:${keyMaterial.toString("base64")}`
 const cipher = makeCipher([{ id: "bench", key: Redacted.make(new Uint8Array(keyMaterial)) }])
@@ -46,7 +54,8 @@ const startPlatform = async (): Promise<Platform> => {
   const clientSecret = randomBytes(16).toString("hex")
   const child = spawn("node", ["bench/monitor/token-endpoint.mjs"], {
     env: { ...process.env, LATENCY_MS: String(LATENCY_MS), CLIENT_ID: clientId, CLIENT_SECRET: clientSecret },
-    stdio: ["ignore", "pipe", "inherit"]
+    // Its stdin stays open as long as this process lives: the endpoint ends with it.
+    stdio: ["pipe", "pipe", "inherit"]
   })
   const port = await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString().trim())))
   const origin = `http://127.0.0.1:${port}`
@@ -103,29 +112,55 @@ interface Pass {
 type Reported = Omit<Pass, "peakRssMiB" | "cpuSeconds" | "machineBusy">
 
 /**
- * Runs a process to its end, sampling every 20 ms its peak RSS (VmHWM only grows: its last
- * reading before the exit is the peak), its CPU time and the machine's; `report` reads its
- * pass from what it printed. The machine's busy share is taken over the pass alone: from
- * the moment the process printed its report (`marker`), back by the pass's duration.
+ * Samples a process every 20 ms until stopped: its peak RSS (VmHWM only grows: its last
+ * reading before the exit is the peak), its CPU time, and the machine's busy and total ticks.
+ */
+const sampling = (pid: number) => {
+  let peak = 0
+  let cpu = 0
+  const machine: Array<{ readonly at: number; readonly busy: number; readonly total: number }> = []
+  const sample = () => {
+    machine.push({ at: performance.now(), ...machineTicks() })
+    try {
+      const reading = peakRssMiB(pid)
+      if (Number.isFinite(reading)) peak = Math.max(peak, reading)
+      cpu = cpuSeconds(pid)
+    } catch {
+      // exited
+    }
+  }
+  const timer = setInterval(sample, 20)
+  sample()
+  return {
+    stop: () => clearInterval(timer),
+    peak: () => peak,
+    /** The process's CPU seconds now (while it runs) or at its last sample. */
+    cpu: () => {
+      try {
+        cpu = cpuSeconds(pid)
+      } catch {
+        // exited
+      }
+      return cpu
+    },
+    /** Share of the machine busy over a pass that ended at `endedAt` and lasted `durationMs`. */
+    machineBusy: (endedAt: number, durationMs: number) => {
+      const from = [...machine].reverse().find((m) => m.at <= endedAt - durationMs) ?? machine[0]
+      const to = machine.find((m) => m.at >= endedAt) ?? machine.at(-1)
+      return from === undefined || to === undefined ? Number.NaN : (to.busy - from.busy) / Math.max(1, to.total - from.total)
+    }
+  }
+}
+
+/**
+ * Runs a process to its end, sampled; `report` reads its pass from what it printed. The
+ * machine's busy share is taken over the pass alone: from the moment the process printed its
+ * report (`marker`), back by the pass's duration.
  */
 const measured = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, marker: string, report: (out: string) => Reported) =>
   new Promise<Pass>((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] })
-    let peak = 0
-    let cpu = 0
-    const machine: Array<{ readonly at: number; readonly busy: number; readonly total: number }> = []
-    const sample = () => {
-      machine.push({ at: performance.now(), ...machineTicks() })
-      try {
-        const reading = peakRssMiB(child.pid ?? 0)
-        if (Number.isFinite(reading)) peak = Math.max(peak, reading)
-        cpu = cpuSeconds(child.pid ?? 0)
-      } catch {
-        // exited
-      }
-    }
-    const sampler = setInterval(sample, 20)
-    sample()
+    const sampler = sampling(child.pid ?? 0)
     let out = ""
     let reportedAt = Number.NaN
     child.stdout.on("data", (c: Buffer) => {
@@ -133,44 +168,109 @@ const measured = (command: string, args: ReadonlyArray<string>, env: NodeJS.Proc
       if (Number.isNaN(reportedAt) && out.includes(marker)) reportedAt = performance.now()
     })
     child.on("exit", () => {
-      clearInterval(sampler)
+      sampler.stop()
       try {
         const pass = report(out)
-        const from = [...machine].reverse().find((m) => m.at <= reportedAt - pass.durationMs) ?? machine[0]
-        const to = machine.find((m) => m.at >= reportedAt) ?? machine.at(-1)
-        const machineBusy = from === undefined || to === undefined ? Number.NaN : (to.busy - from.busy) / Math.max(1, to.total - from.total)
-        resolve({ ...pass, peakRssMiB: peak, cpuSeconds: cpu, machineBusy })
+        resolve({ ...pass, peakRssMiB: sampler.peak(), cpuSeconds: sampler.cpu(), machineBusy: sampler.machineBusy(reportedAt, pass.durationMs) })
       } catch (error) {
         reject(error)
       }
     })
   })
 
+const monitorEnv = (db: BenchDatabase, platform: Platform, concurrency: number, nodeOptions: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  ...platform.env,
+  DATABASE_URL: db.url,
+  TOKEN_ENCRYPTION_KEYS: KEYS,
+  API_KEYS: "bench-api-key-0123456789",
+  FRONTEND_URL: "http://localhost:3000",
+  LOG_FORMAT: "json",
+  LOG_LEVEL: "info",
+  MONITOR_CONCURRENCY: String(concurrency),
+  MONITOR_BATCH: String(BATCH),
+  NODE_OPTIONS: nodeOptions,
+  BING_TIMEOUT: "30s"
+})
+
+/** The tick reports a monitor printed, in order, from its JSON log lines. */
+const tickReports = (out: string): Array<Reported> =>
+  out.split("\n").filter((l) => l.includes("\"monitor tick\"")).map((l) => {
+    const { annotations } = JSON.parse(l) as { annotations: Record<string, number> }
+    return {
+      durationMs: annotations["duration_ms"] ?? Number.NaN,
+      refreshed: annotations["refreshed"] ?? Number.NaN,
+      failed: annotations["failed"] ?? Number.NaN
+    }
+  })
+
+/** Rows the daemon's first tick refreshes, to warm the process up before the measured tick. */
+const WARM_UP = Number(process.env["BENCH_WARM_UP"] ?? "2000")
+
+/**
+ * The monitor as it runs for good (`monitor`, a tick every 10 s): its first tick refreshes
+ * WARM_UP rows in a cold process; then every row is made due, and the second tick, in the
+ * process the first one warmed, is the pass measured. CPU is the process's between the two
+ * reports (the wait between the ticks costs next to none).
+ */
+const daemonPass = async (db: BenchDatabase, platform: Platform, concurrency: number) => {
+  await makeAllDue(db, WARM_UP)
+  return new Promise<Pass>((resolve, reject) => {
+    const child = spawn("node", ["dist/main.js", "monitor"], {
+      env: { ...monitorEnv(db, platform, concurrency, process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? ""), MONITOR_INTERVAL: "10 seconds" },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    const sampler = sampling(child.pid ?? 0)
+    let out = ""
+    const reportedAt: Array<{ readonly at: number; readonly cpu: number }> = []
+    let failure: unknown
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString()
+      // Complete lines only: a chunk may end mid-line.
+      const ticks = tickReports(out.slice(0, out.lastIndexOf("\n") + 1)).length
+      if (ticks > reportedAt.length) {
+        reportedAt.push({ at: performance.now(), cpu: sampler.cpu() })
+        if (ticks === 1) {
+          makeAllDue(db).catch((error: unknown) => {
+            failure = error
+            child.kill("SIGTERM")
+          })
+        } else child.kill("SIGTERM")
+      }
+    })
+    child.on("exit", () => {
+      sampler.stop()
+      const [warm, measuredTick] = tickReports(out)
+      const [first, second] = reportedAt
+      if (failure !== undefined) return reject(failure)
+      if (warm === undefined || measuredTick === undefined || first === undefined || second === undefined) return reject(new Error(`the daemon made fewer than two ticks:\n${out}`))
+      if (warm.refreshed !== WARM_UP) return reject(new Error(`the warm-up tick refreshed ${warm.refreshed} rows, not ${WARM_UP}`))
+      // Fewer: the warm-up tick ran so long that the measured one began before every row was due again.
+      if (measuredTick.refreshed !== DUE) return reject(new Error(`the measured tick refreshed ${measuredTick.refreshed} rows, not ${DUE}: lower BENCH_WARM_UP`))
+      resolve({
+        ...measuredTick,
+        peakRssMiB: sampler.peak(),
+        cpuSeconds: second.cpu - first.cpu,
+        machineBusy: sampler.machineBusy(second.at, measuredTick.durationMs)
+      })
+    })
+  })
+}
+
 /** `monitor --once` as its own process; its tick report comes from its JSON log line. */
 const monitorPass = (db: BenchDatabase, platform: Platform, concurrency: number, nodeOptions = process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? "") => {
   const profile = process.env["BENCH_CPU_PROFILE_DIR"]
-  return measured("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]), "dist/main.js", "monitor", "--once"], {
-    ...process.env,
-    ...platform.env,
-    DATABASE_URL: db.url,
-    TOKEN_ENCRYPTION_KEYS: KEYS,
-    API_KEYS: "bench-api-key-0123456789",
-    FRONTEND_URL: "http://localhost:3000",
-    LOG_FORMAT: "json",
-    LOG_LEVEL: "info",
-    MONITOR_CONCURRENCY: String(concurrency),
-    MONITOR_BATCH: String(BATCH),
-    NODE_OPTIONS: nodeOptions,
-    BING_TIMEOUT: "30s"
-  }, "\"monitor tick\"", (out) => {
-    const tick = out.split("\n").filter((l) => l.includes("\"monitor tick\"")).map((l) => JSON.parse(l) as { annotations: Record<string, number> })[0]
-    if (tick === undefined) throw new Error(`no tick report:\n${out}`)
-    return {
-      durationMs: tick.annotations["duration_ms"] ?? Number.NaN,
-      refreshed: tick.annotations["refreshed"] ?? Number.NaN,
-      failed: tick.annotations["failed"] ?? Number.NaN
+  return measured(
+    "node",
+    [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]), "dist/main.js", "monitor", "--once"],
+    monitorEnv(db, platform, concurrency, nodeOptions),
+    "\"monitor tick\"",
+    (out) => {
+      const [tick] = tickReports(out)
+      if (tick === undefined) throw new Error(`no tick report:\n${out}`)
+      return tick
     }
-  })
+  )
 }
 
 /** The baseline's pass, with the service's own claim and store statements. */
@@ -203,11 +303,15 @@ const rawPass = async (db: BenchDatabase, platform: Platform, concurrency: numbe
   }, "durationMs", (out) => JSON.parse(out.trim().split("\n").at(-1) ?? "") as Reported)
 }
 
-/** Every seeded connection due again, unleased: the pass before stored live tokens for each. */
-const makeAllDue = async (db: BenchDatabase) => {
+/** Every seeded connection due again (or the first `only`), unleased: the pass before stored live tokens for each. */
+const makeAllDue = async (db: BenchDatabase, only?: number) => {
   const client = new pg.Client({ connectionString: db.url })
   await client.connect()
   await client.query("update oauth_connections set expires_at = now() + interval '1 minute', lease_until = null, lease_owner = null")
+  // With `only`, the other rows expire in a day: not due.
+  if (only !== undefined) {
+    await client.query("update oauth_connections set expires_at = now() + interval '1 day' where id not in (select id from oauth_connections order by id limit $1)", [only])
+  }
   await client.query("vacuum analyze oauth_connections")
   await client.end()
 }
@@ -233,24 +337,27 @@ const throughput = async (db: BenchDatabase) => {
   const rows: Array<string> = []
   for (const concurrency of CONCURRENCIES) {
     const ideal = concurrency / (LATENCY_MS / 1000)
-    const passes = { service: [] as Array<Pass>, baseline: [] as Array<Pass> }
+    const passes: Record<Monitor, Array<Pass>> = { daemon: [], once: [], baseline: [] }
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternating which goes first, so a slow moment of the machine hits both alike.
-      const order = round % 2 === 0 ? (["service", "baseline"] as const) : (["baseline", "service"] as const)
+      // Rotating which goes first, so a slow moment of the machine hits each alike.
+      const order = MONITORS.map((_, i) => MONITORS[(i + round) % MONITORS.length] ?? "baseline")
       for (const which of order) {
-        await makeAllDue(db)
-        progress(`round ${round + 1}, concurrency ${concurrency}: ${which}`)
-        passes[which].push(which === "service" ? await monitorPass(db, platform, concurrency) : await rawPass(db, platform, concurrency))
+        progress(`round ${round + 1}, concurrency ${concurrency}: ${labels[which]}`)
+        if (which === "daemon") passes.daemon.push(await daemonPass(db, platform, concurrency))
+        else {
+          await makeAllDue(db)
+          passes[which].push(which === "once" ? await monitorPass(db, platform, concurrency) : await rawPass(db, platform, concurrency))
+        }
       }
     }
     const baselineRate = median(passes.baseline.map((p) => p.refreshed / (p.durationMs / 1000)))
-    for (const which of ["baseline", "service"] as const) {
+    for (const which of MONITORS) {
       const list = passes[which]
       const rates = list.map((p) => p.refreshed / (p.durationMs / 1000))
       const rate = median(rates)
-      // The service's CPU without its start-up; the baseline's start-up is a few milliseconds.
-      const cpuMs = median(list.map((p) => 1000 * (p.cpuSeconds - (which === "service" ? startup.cpuSeconds : 0)) / p.refreshed))
-      rows.push(`| ${concurrency} | ${which === "service" ? "service (`monitor --once`)" : "baseline (plain Node.js)"} | ${median(list.map((p) => p.refreshed))} | ${median(list.map((p) => p.failed))} | ${rate.toFixed(0)} | ${rates.map((r) => r.toFixed(0)).join(" / ")} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${(rate / baselineRate).toFixed(2)} | ${median(list.map((p) => p.peakRssMiB)).toFixed(0)} | ${cpuMs.toFixed(2)} | ${(100 * median(list.map((p) => p.machineBusy))).toFixed(0)} % |`)
+      // `monitor --once`'s CPU without its start-up; the baseline's start-up is a few milliseconds; the daemon's CPU is its tick's.
+      const cpuMs = median(list.map((p) => 1000 * (p.cpuSeconds - (which === "once" ? startup.cpuSeconds : 0)) / p.refreshed))
+      rows.push(`| ${concurrency} | ${labels[which]} | ${median(list.map((p) => p.refreshed))} | ${median(list.map((p) => p.failed))} | ${rate.toFixed(0)} | ${rates.map((r) => r.toFixed(0)).join(" / ")} | ${ideal.toFixed(0)} | ${(100 * rate / ideal).toFixed(0)} % | ${(rate / baselineRate).toFixed(2)} | ${median(list.map((p) => p.peakRssMiB)).toFixed(0)} | ${cpuMs.toFixed(2)} | ${(100 * median(list.map((p) => p.machineBusy))).toFixed(0)} % |`)
     }
   }
   const stats = await platform.stats()
@@ -259,7 +366,8 @@ const throughput = async (db: BenchDatabase) => {
     `The token endpoint refused ${stats.invalidGrants} refresh tokens as used before (${stats.refreshes} refreshes in all): no connection was refreshed twice.`,
     "",
     `${DUE} due connections, fake token endpoint answering in ${LATENCY_MS} ms (rotating refresh tokens), ${ROUNDS} alternating rounds; medians.` +
-      ` CPU per refresh is the process's CPU time over the pass divided by the refreshes (the service's start-up, ${startup.cpuSeconds.toFixed(2)} s, taken off):`,
+      ` CPU per refresh is the process's CPU time over the pass divided by the refreshes: for \`monitor --once\` without its start-up (${startup.cpuSeconds.toFixed(2)} s);` +
+      ` for the daemon, between the reports of its warm-up tick (${WARM_UP} rows) and of the measured one:`,
     "",
     "| concurrency | monitor | refreshed | failed | refreshes/s | each round | ideal/s | of ideal | × baseline | peak RSS MiB | CPU ms per refresh | machine busy |",
     "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -345,10 +453,8 @@ const main = async () => {
       `PostgreSQL: ${db.server}`,
       "",
       ...(await throughput(db)),
-      "",
-      ...(await claims(db)),
-      "",
-      ...(await largePass(db))
+      // BENCH_LARGE=0 leaves the large table out.
+      ...(LARGE > 0 ? ["", ...(await claims(db)), "", ...(await largePass(db))] : [])
     ]
     process.stdout.write(lines.join("\n") + "\n")
   } finally {

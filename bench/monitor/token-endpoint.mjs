@@ -4,7 +4,8 @@
 // rotated refresh token; a refresh token it has seen used before is refused with invalid_grant,
 // as a rotating platform does. Any other refresh token is taken as live: the benchmark seeds
 // connections with random ones. GET /stats gives {refreshes, invalidGrants, reused}.
-// Prints its port on stdout once listening.
+// Prints its port on stdout once listening; exits when its stdin closes (the benchmark ended,
+// however it ended).
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 
@@ -54,3 +55,5 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 server.listen(0, "127.0.0.1", () => process.stdout.write(`${server.address().port}\n`))
+process.stdin.on("end", () => process.exit(0))
+process.stdin.resume()

@@ -31,6 +31,21 @@ export const describeCause = (cause: unknown): string => {
   return "unreachable"
 }
 
+/**
+ * A name transform that computes each name once: the client renames every column of every
+ * row it reads, and the names are few (at most `limit` are kept; others are computed anew).
+ */
+export const rememberNames = (transform: (name: string) => string, limit = 1024) => {
+  const known = new Map<string, string>()
+  return (name: string): string => {
+    const found = known.get(name)
+    if (found !== undefined) return found
+    const renamed = transform(name)
+    if (known.size < limit) known.set(name, renamed)
+    return renamed
+  }
+}
+
 export const pgClientLayer = (url: PgClient.PgClientConfig["url"], pool: PoolSettings) =>
   PgClient.layer({
     url,
@@ -39,8 +54,8 @@ export const pgClientLayer = (url: PgClient.PgClientConfig["url"], pool: PoolSet
     idleTimeout: pool.idleTimeout,
     connectionTTL: pool.connectionTtl,
     applicationName: "oauth-integrations",
-    transformQueryNames: Str.camelToSnake,
-    transformResultNames: Str.snakeToCamel,
+    transformQueryNames: rememberNames(Str.camelToSnake),
+    transformResultNames: rememberNames(Str.snakeToCamel),
     transformJson: false
   })
 

@@ -28,6 +28,7 @@ const TokenBody = Schema.Struct({
   token_type: OptionalString,
   tokenType: OptionalString
 })
+const decodeTokenBody = Schema.decodeUnknownEither(TokenBody)
 
 const SECRET_FIELD = /token|secret|code|password/i
 const KEPT_FIELD = /^token_?type$/i
@@ -38,7 +39,7 @@ const present = (...values: ReadonlyArray<string | null | undefined>) =>
 /** Reads a token endpoint's 200 answer; the fields kept beside the tokens never include one. */
 export const decodeTokenGrant = (platform: string, body: unknown): Either.Either<TokenGrant, ProviderResponseInvalid> => {
   const invalid = (detail: string) => Either.left(new ProviderResponseInvalid({ platform, detail }))
-  const decoded = Schema.decodeUnknownEither(TokenBody)(body)
+  const decoded = decodeTokenBody(body)
   if (Either.isLeft(decoded) || typeof body !== "object" || body === null) return invalid("the token response is not a JSON object of the expected shape")
   const b = decoded.right
   const accessToken = present(b.access_token, b.accessToken)

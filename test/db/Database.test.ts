@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import pg from "pg"
-import { PgLive } from "../../src/db/Database.js"
+import { PgLive, rememberNames } from "../../src/db/Database.js"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
 import { closedParent, isAlive, pidFromFile } from "../../src/db/embeddedGuards.js"
 import { testConfig, testSettings } from "../support/config.js"
@@ -80,6 +80,28 @@ describe("PgLive", () => {
       )
       expect(error.problems).toEqual(["DATABASE_URL: cannot connect to PostgreSQL (connection refused)"])
     }))
+})
+
+describe("rememberNames", () => {
+  it("renames as the transform does, computing each name once", () => {
+    const calls: Array<string> = []
+    const rename = rememberNames((name) => {
+      calls.push(name)
+      return name.toUpperCase()
+    })
+    expect(["a_b", "c", "a_b", "c", "a_b"].map(rename)).toEqual(["A_B", "C", "A_B", "C", "A_B"])
+    expect(calls).toEqual(["a_b", "c"])
+  })
+
+  it("past its limit, renames the names it does not keep anew", () => {
+    const calls: Array<string> = []
+    const rename = rememberNames((name) => {
+      calls.push(name)
+      return `${name}!`
+    }, 1)
+    expect(["a", "b", "a", "b"].map(rename)).toEqual(["a!", "b!", "a!", "b!"])
+    expect(calls).toEqual(["a", "b", "b"])
+  })
 })
 
 describe("embedded PostgreSQL", () => {

@@ -216,7 +216,8 @@ const WARM_UP = Number(process.env["BENCH_WARM_UP"] ?? "2000")
 const daemonPass = async (db: BenchDatabase, platform: Platform, concurrency: number) => {
   await makeAllDue(db, WARM_UP)
   return new Promise<Pass>((resolve, reject) => {
-    const child = spawn("node", ["dist/main.js", "monitor"], {
+    const profile = process.env["BENCH_CPU_PROFILE_DIR"]
+    const child = spawn("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}/daemon`]), "dist/main.js", "monitor"], {
       env: { ...monitorEnv(db, platform, concurrency, process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? ""), MONITOR_INTERVAL: "10 seconds" },
       stdio: ["ignore", "pipe", "inherit"]
     })

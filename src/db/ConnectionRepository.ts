@@ -284,19 +284,6 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
     const openField = (connection: Connection, keyId: string, field: "access_token" | "refresh_token", bytes: Uint8Array) =>
       Either.mapLeft(cipher.unsafeOpen({ keyId, bytes }, connectionContext(connection, field)), (e) => unreadable(connection, e.message))
 
-    /** Decrypts ciphertexts read with the row (the monitor's claim returns them). */
-    const openTokens = (connection: Connection, row: SealedTokens | undefined): Effect.Effect<TokenSet, ConnectionUnreadable> =>
-      Effect.suspend((): Either.Either<TokenSet, ConnectionUnreadable> => {
-        if (row === undefined || row.accessToken === null || row.keyId === null) return Either.left(unreadable(connection, "no stored token"))
-        const accessToken = openField(connection, row.keyId, "access_token", row.accessToken)
-        if (Either.isLeft(accessToken)) return Either.left(accessToken.left)
-        if (row.refreshToken === null) return Either.right({ accessToken: accessToken.right, refreshToken: Option.none() })
-        return Either.map(openField(connection, row.keyId, "refresh_token", row.refreshToken), (refreshToken) => ({
-          accessToken: accessToken.right,
-          refreshToken: Option.some(refreshToken)
-        }))
-      })
-
     /** The refresh token alone (what a refresh needs), from ciphertexts read with the row. */
     const openRefreshToken = (connection: Connection, row: SealedTokens): Either.Either<Option.Option<Redacted.Redacted<string>>, ConnectionUnreadable> => {
       if (row.accessToken === null || row.keyId === null) return Either.left(unreadable(connection, "no stored token"))
@@ -304,6 +291,17 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
         ? Either.right(Option.none())
         : Either.map(openField(connection, row.keyId, "refresh_token", row.refreshToken), Option.some)
     }
+
+    /** Decrypts ciphertexts read with the row (the monitor's claim returns them). */
+    const openTokens = (connection: Connection, row: SealedTokens | undefined): Effect.Effect<TokenSet, ConnectionUnreadable> =>
+      Effect.suspend(() =>
+        row === undefined || row.accessToken === null || row.keyId === null
+          ? Either.left(unreadable(connection, "no stored token"))
+          : Either.all({
+            accessToken: openField(connection, row.keyId, "access_token", row.accessToken),
+            refreshToken: openRefreshToken(connection, row)
+          })
+      )
 
     const tokens = (connection: Connection): Effect.Effect<TokenSet, ConnectionUnreadable | DatabaseUnavailable> =>
       sql`select key_id, access_token, refresh_token from oauth_connections where id = ${connection.id}`.pipe(

@@ -71,7 +71,7 @@ export const makeResilientProvider = (client: OAuthClient, resilience: Resilienc
         const attempt = Effect.provide(effect, Context.make(HttpClient.HttpClient, http).pipe(
           Context.add(RequestGuard, guard(operation, options.tokenEndpoint, start + budgetMs))
         ))
-        return options.retry ? withRetry(attempt, resilience.retry, breaker) : attempt
+        return options.retry ? withRetry(attempt, resilience.retry, breaker, start) : attempt
       }).pipe(observe(operation))
 
     const retried = { retry: true, tokenEndpoint: false }

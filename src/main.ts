@@ -1,6 +1,5 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Data, Duration, Effect, Layer, Option } from "effect"
 import { makeCli } from "./cli.js"
@@ -9,16 +8,24 @@ import { explainListenFailure } from "./config/listen.js"
 import { warnMisconfiguredPlatforms } from "./config/platformWarnings.js"
 import { EnvironmentLive } from "./config/provider.js"
 import { DatabaseLive } from "./db/Database.js"
+import { StoredKeysCheckLive } from "./db/storedKeys.js"
 import { DatabaseUnavailable } from "./domain/errors.js"
 import { LoggingLive } from "./logging.js"
+import { makeRunMainKeepingSignals } from "./runtime.js"
 import { MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { ServicesLive } from "./services.js"
 
-/** Configuration, then PostgreSQL (server or embedded) with migrations applied. */
-export const StorageLive = DatabaseLive.pipe(Layer.provideMerge(AppConfigLive))
+/**
+ * Configuration, then PostgreSQL (server or embedded) with migrations applied, then the check
+ * that every key sealing stored tokens is configured.
+ */
+export const StorageLive = StoredKeysCheckLive.pipe(Layer.provideMerge(DatabaseLive), Layer.provideMerge(AppConfigLive))
 
-/** The same for the commands that serve no API: they neither generate nor print an API key. */
-const WorkerStorageLive = DatabaseLive.pipe(Layer.provideMerge(WorkerConfigLive))
+/** Migrations alone, for `migrate`: it reads no token. It neither generates nor prints an API key. */
+const MigrationStorageLive = DatabaseLive.pipe(Layer.provideMerge(WorkerConfigLive))
+
+/** The commands that serve no API (the monitor): checked storage, and no API key generated or printed. */
+const WorkerStorageLive = StoredKeysCheckLive.pipe(Layer.provideMerge(MigrationStorageLive))
 
 /** The API, loaded only by the commands that serve it (the monitor alone needs less memory). */
 const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
@@ -27,12 +34,18 @@ const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
 
 const PlatformWarningsLive = Layer.effectDiscard(warnMisconfiguredPlatforms)
 
-/** The whole service: the API and the token monitor over the services, over storage. */
-export const MainLive = Layer.mergeAll(
-  PlatformWarningsLive,
-  HttpLazyLive,
-  MonitorLive.pipe(Layer.provide(TokenMonitor.Default))
-).pipe(Layer.provide(ServicesLive), Layer.provide(StorageLive))
+/**
+ * The whole service: the API and the token monitor over the services, over storage. The API's
+ * socket is bound before the monitor starts: a port in use stops the start before any
+ * platform is called.
+ */
+export const MainLive = MonitorLive.pipe(
+  Layer.provide(TokenMonitor.Default),
+  Layer.provide(HttpLazyLive),
+  Layer.provide(PlatformWarningsLive),
+  Layer.provide(ServicesLive),
+  Layer.provide(StorageLive)
+)
 
 /** `monitor` runs the monitor whatever MONITOR_ENABLED says: that flag is about the monitor beside the API. */
 const MonitorAloneLive = Layer.scopedDiscard(
@@ -64,7 +77,7 @@ const cli = makeCli({
   serve: MainLive,
   monitor: MonitorOnlyLive,
   monitorOnce,
-  migrate: Effect.provide(Effect.logInfo("migrations are up to date"), WorkerStorageLive)
+  migrate: Effect.provide(Effect.logInfo("migrations are up to date"), MigrationStorageLive)
 })
 
 /** A bad start prints one line per problem and exits non-zero, without a stack trace. */
@@ -78,6 +91,17 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the service stopped on an unexpected error", cause)
   })
 
+/** What each SIGINT/SIGTERM is told: the first stops the service, the ones after it are absorbed. */
+const announceSignal = (signal: NodeJS.Signals, rank: number) =>
+  Effect.runFork(
+    (rank === 1
+      ? Effect.logInfo(`${signal}: stopping; the platform calls in flight finish and their answers are stored first`)
+      : Effect.logInfo(`${signal} again: already stopping (SIGKILL stops at once, losing the answers in flight)`)).pipe(
+        Effect.provide(LoggingLive),
+        Effect.provide(EnvironmentLive())
+      )
+  )
+
 cli(process.argv).pipe(
   reportFailure,
   // No span exporter is configured: spans (per statement, per platform call) would cost without being read.
@@ -85,7 +109,7 @@ cli(process.argv).pipe(
   Effect.provide(LoggingLive),
   Effect.provide(EnvironmentLive()),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({
+  makeRunMainKeepingSignals(announceSignal)({
     disableErrorReporting: true,
     disablePrettyLogger: true,
     // Exit when the command is done, even if something (an open stdin) would keep Node alive.

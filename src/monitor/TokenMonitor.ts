@@ -192,24 +192,31 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
           return !working && unsettled === 0 ? Deferred.succeed(drained, undefined) : Effect.void
         })
         const step = kind === "refresh" ? refresher.refreshHeld : refresher.validateHeld
-        const attempt = (claimed: Claimed) => {
-          const row = claimed.connection
-          let settled = false
-          unsettled++
-          return step(claimed, owner, (result) =>
-            Effect.suspend(() => {
-              settled = true
-              const outcome = classify(result, success)
-              // A row skipped (or failed without a write) keeps its lease until the pass ends, so
-              // that no claim of this pass takes it again; the pass then releases them together.
-              if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
-              tally.add(row.platform, outcome)
-              return oneLess
-            })).pipe(
-              // A defect before the outcome was told: the row is not waited for (its lease is released with the others).
-              Effect.catchAllCause((cause) => settled ? Effect.failCause(cause) : Effect.zipRight(oneLess, Effect.failCause(cause)))
-            )
-        }
+        /**
+         * One row, until its outcome is stored: the worker's next platform call waits for it, so
+         * that the answers a process holds unstored (lost if it is killed: a platform that
+         * rotates refresh tokens has retired the old ones) are at most MONITOR_CONCURRENCY.
+         */
+        const attempt = (claimed: Claimed) =>
+          Effect.flatMap(Deferred.make<void>(), (stored) => {
+            const row = claimed.connection
+            let settled = false
+            unsettled++
+            return step(claimed, owner, (result) =>
+              Effect.suspend(() => {
+                settled = true
+                const outcome = classify(result, success)
+                // A row skipped (or failed without a write) keeps its lease until the pass ends, so
+                // that no claim of this pass takes it again; the pass then releases them together.
+                if (outcome._tag !== "skipped" && outcome._tag !== "failed") held.delete(row.id)
+                tally.add(row.platform, outcome)
+                return Effect.zipRight(oneLess, Deferred.succeed(stored, undefined))
+              })).pipe(
+                Effect.zipRight(Deferred.await(stored)),
+                // A defect before the outcome was told: the row is not waited for (its lease is released with the others).
+                Effect.catchAllCause((cause) => settled ? Effect.failCause(cause) : Effect.zipRight(oneLess, Effect.failCause(cause)))
+              )
+          })
 
         const worker = Effect.gen(function*() {
           while (true) {

@@ -296,8 +296,8 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(writes.get("dead")).toEqual({ id: "dead", write: "markDead", events: [{ kind: "needs_reauth", detail: { reason: "invalid_grant" } }] })
       expect(writes.get("flaky")?.events).toEqual([failed("ProviderUnavailable", 60_000)])
       expect(writes.get("tolerated")?.events).toEqual([failed("InvalidGrant", 60_000)])
-      // The platform asked for 2 h: longer than the 1 min backoff.
-      expect(writes.get("limited")?.events).toEqual([failed("RateLimited", 2 * 3600_000)])
+      // The platform asked for 2 h: longer than the 1 min backoff, and capped by RETRY_AFTER_MAX (1 h).
+      expect(writes.get("limited")?.events).toEqual([failed("RateLimited", 3600_000)])
       expect(writes.has("open")).toBe(false)
       expect(yield* Ref.get(world.published)).toBe(6)
     }))
@@ -336,24 +336,27 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(yield* Ref.get(world.released)).toEqual([["l3"]])
     }))
 
-  it.effect("MONITOR_CONCURRENCY bounds the calls to platforms: the next call goes out while the last answer is being stored", () =>
+  it.effect("MONITOR_CONCURRENCY bounds the answers a process holds unstored: a worker's next call waits until its last answer is stored", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld([row("p1"), row("p2"), row("p3")])
       const fiber = yield* Effect.fork(tickOf(world, {
         answer: () => Effect.as(Effect.sleep("1 second"), grant),
         storeTakes: Duration.seconds(5)
       }, settings({ concurrency: 1 })))
-      // One call at a time, each answered in 1 s: the third call is out at 2 s, before any store has ended.
+      // One worker: answered at 1 s, stored at 6 s; only then the second call goes out.
       yield* TestClock.adjust("2500 millis")
-      expect(yield* Ref.get(world.platformCalls)).toBe(3)
+      expect(yield* Ref.get(world.platformCalls)).toBe(1)
       expect(yield* Ref.get(world.writes)).toEqual([])
-      // The pass ends only once every answer is stored.
-      yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("4 seconds")
+      expect(yield* Ref.get(world.platformCalls)).toBe(2)
+      expect((yield* Ref.get(world.writes)).map((w) => w.id)).toEqual(["p1"])
+      // The pass ends only once every answer is stored: the third at 18 s.
+      yield* TestClock.adjust("11 seconds")
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
-      yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("1 second")
       const report = yield* Fiber.join(fiber)
       expect(report).toMatchObject({ due: 3, refreshed: 3, failed: {} })
-      expect((yield* Ref.get(world.writes)).map((w) => w.id).sort()).toEqual(["p1", "p2", "p3"])
+      expect((yield* Ref.get(world.writes)).map((w) => w.id)).toEqual(["p1", "p2", "p3"])
     }))
 
   it.effect("a refresh in flight when the tick is interrupted runs to its end and is stored; rows not started are released", () =>

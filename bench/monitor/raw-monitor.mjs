@@ -24,7 +24,7 @@ const tokenUrl = new URL(env("RAW_TOKEN_URL"))
 const clientId = env("RAW_CLIENT_ID")
 const clientSecret = env("RAW_CLIENT_SECRET")
 const claimSql = env("RAW_CLAIM_SQL")
-/** The claim's parameters by role, in order: owner, now, horizon, leaseUntil, limit. */
+/** The claim's parameters by role, in order: owner, now, horizon, leaseUntil, limit, keyIds. */
 const claimRoles = JSON.parse(env("RAW_CLAIM_ROLES"))
 const storeSql = env("RAW_STORE_SQL")
 const channel = env("RAW_CHANNEL")
@@ -85,7 +85,7 @@ let dry = false
 let claiming
 const claim = async () => {
   const now = Date.now()
-  const values = { owner, now: new Date(now), horizon: new Date(now + 10 * 60_000), leaseUntil: new Date(now + 2 * 60_000), limit: batch }
+  const values = { owner, now: new Date(now), horizon: new Date(now + 10 * 60_000), leaseUntil: new Date(now + 2 * 60_000), limit: batch, keyIds: [keyId] }
   const { rows: got } = await pool.query(claimSql, claimRoles.map((role) => values[role]))
   rows = rows.concat(got)
   if (got.length < batch) dry = true

@@ -39,7 +39,7 @@ const cipher = makeCipher([{ id: "bench", key: Redacted.make(new Uint8Array(keyM
 
 const progress = (message: string) => process.stderr.write(`[bench:monitor] ${message}\n`)
 
-const pool = { maxConnections: 10, connectTimeout: Duration.seconds(10), idleTimeout: Duration.seconds(30), connectionTtl: Duration.hours(1) }
+const pool = { maxConnections: 10, connectTimeout: Duration.seconds(10), idleTimeout: Duration.seconds(30), connectionTtl: Duration.hours(1), statementTimeout: Duration.seconds(30) }
 
 /** The fake token endpoint, in a process of its own. */
 interface Platform {
@@ -280,12 +280,12 @@ const rawPass = async (db: BenchDatabase, platform: Platform, concurrency: numbe
   const [now, horizon, leaseUntil] = [new Date(1), new Date(2), new Date(3)]
   const [[claimSql, claimParams], [storeSql]] = await Effect.runPromise(
     Effect.map(SqlClient.SqlClient, (sql) => [
-      claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit: BATCH }).compile(),
+      claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit: BATCH, keyIds: cipher.keyIds }).compile(),
       storeRefreshesStatement(sql, []).compile()
     ] as const).pipe(Effect.provide(pgClientLayer(Redacted.make(db.url), pool)), Effect.scoped)
   )
   const roles = claimParams.map((p) =>
-    p === owner ? "owner" : p === now ? "now" : p === horizon ? "horizon" : p === leaseUntil ? "leaseUntil" : p === BATCH ? "limit" : `unknown ${String(p)}`)
+    p === owner ? "owner" : p === now ? "now" : p === horizon ? "horizon" : p === leaseUntil ? "leaseUntil" : p === BATCH ? "limit" : p === cipher.keyIds ? "keyIds" : `unknown ${String(p)}`)
   const profile = process.env["BENCH_CPU_PROFILE_DIR"]
   return measured("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}/baseline`]), "bench/monitor/raw-monitor.mjs"], {
     ...process.env,
@@ -400,7 +400,8 @@ const claims = async (db: BenchDatabase) => {
         now,
         horizon: new Date(now.getTime() + 10 * 60_000),
         leaseUntil: new Date(now.getTime() + 2 * 60_000),
-        limit: 500
+        limit: 500,
+        keyIds: cipher.keyIds
       }).compile()).pipe(Effect.provide(pgClientLayer(Redacted.make(db.url), pool)), Effect.scoped)
   )
   const plan = (await client.query<{ "QUERY PLAN": string }>(`explain ${claim}`, [...params])).rows.map((r) => r["QUERY PLAN"])

@@ -3,6 +3,7 @@
 // cold (every request a miss) and warm (every request a hit), in alternating rounds (medians
 // reported). `npm run bench:status`; BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS.
 import { type ChildProcess, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { isDeepStrictEqual } from "node:util"
 import autocannon from "autocannon"
 import pg from "pg"
@@ -76,6 +77,8 @@ const main = async () => {
     DATABASE_URL: db.url,
     PORT: String(port),
     API_KEYS: API_KEY,
+    // The key id the rows are seeded with: under another, every connection would read as unreadable.
+    TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString("base64")}`,
     LOG_LEVEL: "warn",
     MONITOR_ENABLED: "false",
     STATUS_CACHE_TTL: ttl,

@@ -86,6 +86,8 @@ export const makeCipher = (keys: Arr.NonEmptyReadonlyArray<EncryptionKey>) => {
   return {
     /** The key new ciphertexts are sealed with (the first configured one). */
     currentKeyId: current.id,
+    /** The ids of the configured keys, current first. */
+    keyIds: keys.map((k) => k.id),
     /** Whether a key id is among the configured keys (rows under others cannot be read). */
     knows: (keyId: string) => byId.has(keyId),
     /** Encrypts with the current key; sealing cannot fail once the key is valid. */

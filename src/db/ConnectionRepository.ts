@@ -76,17 +76,27 @@ const columnsOf = (alias: string) => {
 
 /**
  * The monitor's claim, one statement: active connections with a refresh token that expire
- * before `horizon`, not waiting for a retry, not leased (nor held earlier by this pass),
- * locked with SKIP LOCKED so concurrent monitors take disjoint rows, and leased to `owner`.
- * Exported so the benchmark can EXPLAIN the very statement the monitor runs.
+ * before `horizon`, sealed under one of `keyIds` (a row under a key this process lacks is
+ * left for one that has it, or for this one restarted with it), not waiting for a retry,
+ * not leased (nor held earlier by this pass), locked with SKIP LOCKED so concurrent monitors
+ * take disjoint rows, and leased to `owner`. Exported so the benchmark can EXPLAIN the very
+ * statement the monitor runs.
  */
 export const claimDueRefreshesStatement = (
   sql: SqlClient.SqlClient,
-  claim: { readonly owner: string; readonly now: Date; readonly horizon: Date; readonly leaseUntil: Date; readonly limit: number }
+  claim: {
+    readonly owner: string
+    readonly now: Date
+    readonly horizon: Date
+    readonly leaseUntil: Date
+    readonly limit: number
+    readonly keyIds: ReadonlyArray<string>
+  }
 ) =>
   sql`with due as (
       select id from oauth_connections
       where status = 'active' and expires_at < ${claim.horizon} and refresh_token is not null
+        and key_id = any(${claim.keyIds})
         and (next_attempt_at is null or next_attempt_at <= ${claim.now})
         and (lease_until is null or lease_until <= ${claim.now})
         and lease_owner is distinct from ${claim.owner}
@@ -97,6 +107,18 @@ export const claimDueRefreshesStatement = (
     update oauth_connections c set lease_until = ${claim.leaseUntil}, lease_owner = ${claim.owner}
     from due where c.id = due.id
     returning ${sql.literal(columnsOf("c"))}, c.access_token as sealed_access_token, c.refresh_token as sealed_refresh_token`
+
+const KeyUse = Schema.Struct({ keyId: Schema.String, connections: Schema.Number })
+const decodeKeyUse = Schema.decodeUnknown(Schema.Array(KeyUse))
+
+/**
+ * How many stored connections each key id seals (rows holding a ciphertext), ordered by key
+ * id: what the start compares with TOKEN_ENCRYPTION_KEYS. One scan of the table.
+ */
+export const connectionsByKeyId = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql`select key_id, count(*)::int as connections from oauth_connections
+    where key_id is not null and (access_token is not null or refresh_token is not null)
+    group by key_id order by key_id`.pipe(Effect.flatMap(decodeKeyUse), orUnavailable))
 
 /** A refresh's result as the store statement takes it (ciphertexts made, events as JSON). */
 export interface RefreshRow {
@@ -226,10 +248,10 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       ).pipe(orUnavailable)
 
     /** An UPDATE of the row (returning *) under the outcome's lease, and its events, in one statement. */
-    const writeOutcome = (id: string, changes: Fragment, outcome: Outcome) =>
+    const writeOutcome = (id: string, changes: Fragment, outcome: Outcome, only: Fragment = sql`true`) =>
       one(sql`with changed as (
           update oauth_connections set ${changes}, lease_until = null, lease_owner = null, updated_at = ${outcome.now}
-          where id = ${id} and status = 'active' and lease_owner = ${outcome.owner}
+          where id = ${id} and status = 'active' and lease_owner = ${outcome.owner} and ${only}
           returning *
         ), logged as (${insertEventsForChanged(sql, outcome.events, outcome.now)})
         select ${select} from changed`).pipe(orUnavailable)
@@ -334,9 +356,18 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       findByUserAndPlatform: (userId: string, platform: string) =>
         many(sql`select ${select} from oauth_connections where user_id = ${userId} and platform = ${platform}
           order by account_id`).pipe(orUnavailable),
-      /** A connection that cannot be used any more: needs_reauth (the grant is dead) or revoked. */
+      /**
+       * A connection that cannot be used any more: needs_reauth (the grant is dead) or
+       * revoked. Never a row sealed under a key this process lacks: its tokens are unreadable
+       * here but not lost, and restoring the key recovers it (the write then gives none).
+       */
       markDead: (id: string, status: "needs_reauth" | "revoked", reason: string, outcome: Outcome) =>
-        writeOutcome(id, sql`status = ${status}, last_refresh_error = ${reason}, next_attempt_at = null`, outcome),
+        writeOutcome(
+          id,
+          sql`status = ${status}, last_refresh_error = ${reason}, next_attempt_at = null`,
+          outcome,
+          sql`(key_id is null or key_id = any(${cipher.keyIds}))`
+        ),
 
       /**
        * Takes the refresh lease when it is free or expired: the single-flight guard shared
@@ -374,19 +405,20 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
 
       /**
        * The monitor's claim, one statement: active connections with a refresh token that
-       * expire before `horizon`, not waiting for a retry, not leased — locked with SKIP LOCKED
-       * so concurrent monitors take disjoint rows, and leased to `owner`. A row `owner` held
-       * is not taken again by it even once that lease has run out: each pass (one owner)
-       * attempts a row at most once.
+       * expire before `horizon`, sealed under a configured key, not waiting for a retry, not
+       * leased — locked with SKIP LOCKED so concurrent monitors take disjoint rows, and leased
+       * to `owner`. A row `owner` held is not taken again by it even once that lease has run
+       * out: each pass (one owner) attempts a row at most once.
        */
       claimDueRefreshes: (owner: string, now: Date, horizon: Date, leaseUntil: Date, limit: number) =>
-        claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit }).pipe(claimed, orUnavailable),
+        claimDueRefreshesStatement(sql, { owner, now, horizon, leaseUntil, limit, keyIds: cipher.keyIds }).pipe(claimed, orUnavailable),
 
       /** Like claimDueRefreshes, for tokens without expiry not validated since `validatedBefore`. */
       claimDueValidations: (owner: string, now: Date, validatedBefore: Date, leaseUntil: Date, limit: number) =>
         sql`with due as (
             select id from oauth_connections
             where status = 'active' and expires_at is null and access_token is not null
+              and key_id = any(${cipher.keyIds})
               and (last_validated_at is null or last_validated_at < ${validatedBefore})
               and (next_attempt_at is null or next_attempt_at <= ${now})
               and (lease_until is null or lease_until <= ${now})

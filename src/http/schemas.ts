@@ -46,7 +46,7 @@ export const PlatformsResponse = Schema.Struct({ platforms: Schema.Array(Platfor
 export const AccountJson = Schema.Struct({
   account_id: Schema.String,
   connected: Schema.Boolean,
-  status: Schema.String,
+  status: Schema.Literal("active", "needs_reauth", "revoked", "disconnected", "expired", "unreadable"),
   expires_at: Timestamp,
   scope: Schema.NullOr(Schema.String),
   connected_at: Schema.String,
@@ -60,7 +60,7 @@ export const ConnectionStatusJson = Schema.Struct({
   display_name: Schema.String,
   configured: Schema.Boolean,
   connected: Schema.Boolean,
-  status: Schema.Literal("connected", "not_connected", "needs_reauth", "revoked", "expired", "disconnected", "not_configured"),
+  status: Schema.Literal("connected", "not_connected", "needs_reauth", "revoked", "expired", "disconnected", "not_configured", "unreadable"),
   accounts: Schema.Array(AccountJson),
   details: JsonObject,
   error: Schema.NullOr(Schema.String),
@@ -98,7 +98,8 @@ export const TokenResponseJson = Schema.Struct({
   scope: Schema.NullOr(Schema.String),
   account_id: Schema.String,
   refresh_error: Schema.NullOr(Schema.String).annotations({
-    description: "Set when a refresh was due but failed transiently: the stored token, still valid, is returned (the error's tag)"
+    description:
+      "Set when a refresh was due but the stored token, still valid, is returned: the refresh failed transiently (the error's tag), or was still under way after TOKEN_REFRESH_WAIT (RefreshPending; it goes on, and a later call gets the new token)"
   })
 })
 

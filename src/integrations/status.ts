@@ -1,8 +1,10 @@
 import type { Connection } from "../domain/Connection.js"
 
 /**
- * The one definition of "connected", used everywhere: an active connection whose token
- * is unexpired, or can be refreshed.
+ * The one definition of "connected" as far as the row tells: an active connection whose
+ * token is unexpired, or can be refreshed. Whether its tokens can be opened with the
+ * configured keys is the status's concern (`platformStatus`'s `knowsKey`): the token
+ * endpoint still picks such a row, and answers ConnectionUnreadable for it.
  */
 export const isConnected = (connection: Connection, now: Date): boolean =>
   connection.status === "active" &&
@@ -16,11 +18,13 @@ export type PlatformState =
   | "expired"
   | "disconnected"
   | "not_configured"
+  | "unreadable"
 
 export interface AccountStatus {
   readonly accountId: string
   readonly connected: boolean
-  readonly status: Connection["status"] | "expired"
+  /** "unreadable": active and usable but for its key, which TOKEN_ENCRYPTION_KEYS lacks. */
+  readonly status: Connection["status"] | "expired" | "unreadable"
   readonly expiresAt: Date | null
   readonly scope: string | null
   readonly connectedAt: Date
@@ -45,12 +49,20 @@ export interface PlatformStatus {
   readonly degradedReason: string | null
 }
 
-const accountStatus = (c: Connection, now: Date): AccountStatus => {
+/** Whether the row's tokens are sealed under a configured key (a row without a key id seals nothing). */
+const sealedUnderKnownKey = (c: Connection, knowsKey: (keyId: string) => boolean) => c.keyId === null || knowsKey(c.keyId)
+
+/**
+ * An expired, unrefreshable token stays "expired" under an unknown key: restoring the key
+ * would not make it usable again.
+ */
+const accountStatus = (c: Connection, now: Date, knowsKey: (keyId: string) => boolean): AccountStatus => {
   const connected = isConnected(c, now)
+  const readable = sealedUnderKnownKey(c, knowsKey)
   return {
     accountId: c.accountId,
-    connected,
-    status: c.status === "active" && !connected ? "expired" : c.status,
+    connected: connected && readable,
+    status: c.status !== "active" ? c.status : !connected ? "expired" : readable ? "active" : "unreadable",
     expiresAt: c.expiresAt,
     scope: c.scope,
     connectedAt: c.createdAt,
@@ -60,8 +72,12 @@ const accountStatus = (c: Connection, now: Date): AccountStatus => {
   }
 }
 
-/** Most actionable first: a state the user can fix outranks one that needs nothing. */
-const precedence: ReadonlyArray<PlatformState> = ["needs_reauth", "revoked", "expired", "disconnected"]
+/**
+ * Most actionable first: a state the user can fix outranks one that needs nothing. Unreadable
+ * comes first: it is a fault of this service that may hide a good connection (restoring the
+ * key recovers it), and reconnecting mends it as it mends the others.
+ */
+const precedence: ReadonlyArray<PlatformState> = ["unreadable", "needs_reauth", "revoked", "expired", "disconnected"]
 
 const messages: Record<PlatformState, string | null> = {
   connected: null,
@@ -70,10 +86,15 @@ const messages: Record<PlatformState, string | null> = {
   revoked: "Access was revoked on the platform; the user must connect again",
   expired: "The access token expired and cannot be refreshed; the user must connect again",
   disconnected: null,
-  not_configured: "The platform is not configured on this service"
+  not_configured: "The platform is not configured on this service",
+  unreadable: "The stored tokens cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; restore the key or reconnect"
 }
 
-/** A platform's status from its stored connections (already read; no I/O here). */
+/**
+ * A platform's status from its stored connections (already read; no I/O here). `knowsKey`
+ * tells whether a key id is configured (TokenCipher.knows): a connection sealed under
+ * another key is "unreadable", told without decrypting anything.
+ */
 export const platformStatus = (
   platform: {
     readonly key: string
@@ -82,11 +103,14 @@ export const platformStatus = (
     readonly degradedReason?: string | null
   },
   connections: ReadonlyArray<Connection>,
-  now: Date
+  now: Date,
+  knowsKey: (keyId: string) => boolean
 ): PlatformStatus => {
-  const accounts = connections.map((c) => accountStatus(c, now))
+  const accounts = connections.map((c) => accountStatus(c, now, knowsKey))
   const connectedAccounts = accounts.filter((a) => a.connected)
-  const newest = connections.filter((c) => isConnected(c, now)).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())[0]
+  const newest = connections
+    .filter((c) => isConnected(c, now) && sealedUnderKnownKey(c, knowsKey))
+    .sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())[0]
   const status: PlatformState = connectedAccounts.length > 0
     ? "connected"
     : precedence.find((s) => accounts.some((a) => a.status === s)) ?? (platform.configured ? "not_connected" : "not_configured")

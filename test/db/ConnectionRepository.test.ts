@@ -255,6 +255,41 @@ describe("ConnectionRepository", () => {
         expect(Option.map(yield* repo.findById(stored.id), (r) => r.leaseUntil)).toEqual(Option.some(null))
       }).pipe(Effect.provide(repositoryWith([keyA]))))
 
+    it.effect("claims no refresh and no validation of a row sealed under a key that is not configured", () =>
+      Effect.gen(function*() {
+        const input = newConnection()
+        const [due, everlasting] = yield* Effect.flatMap(ConnectionRepository, (repo) =>
+          Effect.all([
+            repo.upsert({ ...input, tokens: { ...input.tokens, expiresAt: at(-1_000_000) } }, at(0)),
+            repo.upsert({ ...newConnection({ platform: "wordpress" }), tokens: { ...input.tokens, refreshToken: Option.none(), expiresAt: null } }, at(0))
+          ])).pipe(Effect.provide(repositoryWith([keyB])))
+        const ids = [due.id, everlasting.id]
+        const claims = (owner: string) =>
+          Effect.flatMap(ConnectionRepository, (repo) =>
+            Effect.gen(function*() {
+              const refreshes = yield* repo.claimDueRefreshes(owner, at(0), at(600), at(1), 1000)
+              const validations = yield* repo.claimDueValidations(owner, at(0), at(0), at(1), 1000)
+              const claimed = [...refreshes, ...validations].map((c) => c.connection.id)
+              yield* repo.releaseLeases(claimed, owner)
+              return claimed.filter((id) => ids.includes(id))
+            }))
+        expect(yield* claims("lacking-b").pipe(Effect.provide(repositoryWith([keyA])))).toEqual([])
+        expect(yield* claims("knowing-b").pipe(Effect.provide(repositoryWith([keyA, keyB])))).toEqual(ids)
+      }))
+
+    it.effect("never marks dead a row sealed under a key that is not configured; under a configured one it does", () =>
+      Effect.gen(function*() {
+        const stored = yield* storedAndLeased().pipe(Effect.provide(repositoryWith([keyB])))
+        const markDead = Effect.flatMap(ConnectionRepository, (repo) =>
+          repo.markDead(stored.id, "needs_reauth", "unreadable", { owner: OWNER, events: [{ kind: "needs_reauth", detail: { reason: "unreadable" } }], now: at(10) }))
+        expect(Option.isNone(yield* markDead.pipe(Effect.provide(repositoryWith([keyA]))))).toBe(true)
+        const kept = yield* Effect.flatMap(ConnectionRepository, (repo) => repo.findById(stored.id)).pipe(Effect.provide(repositoryWith([keyA])))
+        expect(Option.map(kept, (r) => r.status)).toEqual(Option.some("active"))
+        expect(yield* eventsOf(stored.id)).toEqual([])
+        const ended = yield* markDead.pipe(Effect.provide(repositoryWith([keyA, keyB])))
+        expect(Option.map(ended, (r) => r.status)).toEqual(Option.some("needs_reauth"))
+      }))
+
     it.effect("reports a tampered row or an unknown key as an unreadable connection, not a crash", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -8,6 +8,7 @@ import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { makeAuthenticator } from "./auth.js"
+import { retryLaterAnswer } from "./middleware.js"
 import { PLATFORM_KEY, USER_ID } from "./schemas.js"
 import { StatusCache } from "./StatusCache.js"
 
@@ -20,10 +21,11 @@ const STATUS_PATH = new RegExp(`^/v1/users/(${USER_ID})/connections(?:/(${PLATFO
 /**
  * The two hottest reads, GET /v1/users/{user_id}/connections and .../connections/{platform},
  * answered from the status cache before the HttpApi pipeline, which costs more than the
- * lookup itself. Only the successful answer is given here: the same authentication, the same
- * cache and the same bytes as the contract's handlers. Anything else — another route, a query
- * string, an encoded or invalid id, an unknown platform, a refused key, a failed lookup — goes
- * to the HttpApi app, which answers it as the contract says.
+ * lookup itself. Only the successful answer, and the 503 of an unavailable database (which the
+ * handlers could give only after waiting for it again), are given here: the same
+ * authentication, the same cache and the same bytes as the contract's handlers. Anything else —
+ * another route, a query string, an encoded or invalid id, an unknown platform, a refused key,
+ * another failed lookup — goes to the HttpApi app, which answers it as the contract says.
  */
 export const makeStatusFastPath = Effect.gen(function*() {
   const cache = yield* StatusCache
@@ -34,7 +36,10 @@ export const makeStatusFastPath = Effect.gen(function*() {
   const platforms = new Set(registry.keys)
 
   const metricsOf = (route: string) => ({
-    count: withTags(httpRequests, { method: "GET", route, status: "200" }),
+    count: {
+      200: withTags(httpRequests, { method: "GET", route, status: "200" }),
+      503: withTags(httpRequests, { method: "GET", route, status: "503" })
+    },
     time: withTags(httpRequestDuration, { method: "GET", route })
   })
   const all = metricsOf("/v1/users/{user_id}/connections")
@@ -51,14 +56,20 @@ export const makeStatusFastPath = Effect.gen(function*() {
     if (Either.isLeft(authenticate(request.headers["authorization"]))) return false
 
     const started = clock.unsafeCurrentTimeNanos()
-    const lookup = platform === undefined ? cache.statuses(userId) : cache.status(userId, platform)
+    const lookup = (platform === undefined ? cache.statuses(userId) : cache.status(userId, platform)).pipe(
+      Effect.map(({ body }) => ({ status: 200 as const, headers: {}, body })),
+      // Answered here as the contract does: the handler would wait for the database a second time.
+      Effect.catchTag("DatabaseUnavailable", (error) =>
+        Effect.map(retryLaterAnswer(error), ({ body, headers }) => ({ status: 503 as const, headers, body: JSON.stringify(body) })))
+    )
     Runtime.runCallback(runtime)(lookup, {
       onExit: (exit) => {
         if (Exit.isFailure(exit)) return fallback(request, response)
+        const { status, headers } = exit.value
         const body = Buffer.from(exit.value.body, "utf8")
-        response.writeHead(200, { "content-type": "application/json", "content-length": body.length })
+        response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": body.length })
         response.end(body)
-        metrics.count.unsafeUpdate(1, [])
+        metrics.count[status].unsafeUpdate(1, [])
         metrics.time.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, [])
       }
     })

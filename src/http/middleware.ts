@@ -7,7 +7,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Duration, Effect, Either, Exit, Metric, Option, Schema } from "effect"
-import { CircuitOpen, RateLimited } from "../domain/errors.js"
+import { CircuitOpen, DatabaseUnavailable, RateLimited } from "../domain/errors.js"
 import { taggedBy } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 import { callbackSecurityHeaders } from "./callbackPage.js"
@@ -192,21 +192,37 @@ export const badRequestBody = (error: HttpApiDecodeError) => {
   return { _tag: "BadRequest", field, message }
 }
 
-const encodeRetryable = Schema.encodeUnknown(Schema.Union(CircuitOpen, RateLimited))
+const encodeRetryable = Schema.encodeUnknown(Schema.Union(CircuitOpen, RateLimited, DatabaseUnavailable))
 
-/** 503s that say when to come back: Retry-After in whole seconds, rounded up. */
-const retryLater = (error: CircuitOpen | RateLimited) =>
-  Effect.map(Effect.orDie(encodeRetryable(error)), (body) =>
-    HttpServerResponse.unsafeJson(body, {
-      status: 503,
-      headers: error.retryAfterMs === undefined ? {} : { "retry-after": String(Math.max(0, Math.ceil(error.retryAfterMs / 1000))) }
-    }))
+/**
+ * When to ask again after DatabaseUnavailable: about one statement timeout (DB_STATEMENT_TIMEOUT's
+ * default), the time a stalled database is given before a request is answered.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 5
+
+const retryAfterSeconds = (error: CircuitOpen | RateLimited | DatabaseUnavailable) =>
+  error._tag === "DatabaseUnavailable"
+    ? DATABASE_RETRY_AFTER_SECONDS
+    : error.retryAfterMs === undefined
+    ? undefined
+    : Math.max(0, Math.ceil(error.retryAfterMs / 1000))
+
+/** A 503 that says when to come back: its JSON body, and Retry-After in whole seconds, rounded up. */
+export const retryLaterAnswer = (error: CircuitOpen | RateLimited | DatabaseUnavailable) =>
+  Effect.map(Effect.orDie(encodeRetryable(error)), (body) => {
+    const seconds = retryAfterSeconds(error)
+    return { body, headers: seconds === undefined ? {} : { "retry-after": String(seconds) } }
+  })
+
+const retryLater = (error: CircuitOpen | RateLimited | DatabaseUnavailable) =>
+  Effect.map(retryLaterAnswer(error), ({ body, headers }) => HttpServerResponse.unsafeJson(body, { status: 503, headers }))
 
 /**
  * What the framework would answer with an empty body or its schema dump, answered with a
  * typed one: an unreadable body or a decode failure (400), an unknown route (404), a 503
- * that should carry Retry-After. Other declared errors pass through; a defect is a bug:
- * logged, and answered 500 without its details.
+ * that should carry Retry-After (an open circuit, a rate limit, an unavailable database).
+ * Other declared errors pass through; a defect is a bug: logged, and answered 500 without
+ * its details.
  */
 export const errorResponses = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   app.pipe(
@@ -214,7 +230,7 @@ export const errorResponses = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Defaul
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       const declared = Option.getOrUndefined(Cause.failureOption(cause))
       if (declared instanceof HttpApiDecodeError) return Effect.succeed(HttpServerResponse.unsafeJson(badRequestBody(declared), { status: 400 }))
-      if (declared instanceof CircuitOpen || declared instanceof RateLimited) return retryLater(declared)
+      if (declared instanceof CircuitOpen || declared instanceof RateLimited || declared instanceof DatabaseUnavailable) return retryLater(declared)
       // The framework may carry these as defects beside the response it prepared.
       const failure = Option.getOrUndefined(Cause.find(cause, (reason) => {
         const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined

@@ -1,5 +1,5 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Context, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
 import Pg from "pg"
 import { gather } from "./batching.js"
 
@@ -32,6 +32,9 @@ export const MAX_PAYLOAD_BYTES = 7900
 
 /** How long a change waits for others before it is sent to other processes (this process is told at once). */
 const NOTIFY_LINGER_MS = 20
+
+/** How long changes whose NOTIFY failed wait before they are sent again. */
+const NOTIFY_RETRY_DELAY = Duration.seconds(1)
 
 /** Changes taken from the queue per round; the rest wait for the next. */
 const MAX_BATCH = 5000
@@ -151,15 +154,20 @@ export const StatusChangesLive = Layer.scoped(
     ))
 
     const pending = yield* Queue.unbounded<Pair>()
+    /** Whether every NOTIFY went out. */
     const send = (pairs: Iterable<Pair>) =>
-      Effect.forEach(payloads(pairs), (payload) =>
-        sql`select pg_notify(${CHANNEL}, ${payload})`.pipe(
-          Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message))
-        ), { discard: true })
+      Effect.forEach(payloads(pairs), (payload) => sql`select pg_notify(${CHANNEL}, ${payload})`, { discard: true }).pipe(
+        Effect.as(true),
+        Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message).pipe(Effect.as(false)))
+      )
     // A change waits NOTIFY_LINGER_MS for others to go with it, and whatever queued while a
-    // batch was being sent goes in the next one: a burst costs a few statements.
+    // batch was being sent goes in the next one: a burst costs a few statements. A batch that
+    // could not be sent (the database unavailable) is queued again and tried after
+    // NOTIFY_RETRY_DELAY, so other processes' caches catch up once the database answers.
     const sender = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(gather(pending, MAX_BATCH, NOTIFY_LINGER_MS)), send)
+      Effect.flatMap(restore(gather(pending, MAX_BATCH, NOTIFY_LINGER_MS)), (pairs) =>
+        Effect.flatMap(send(pairs), (sent) =>
+          sent ? Effect.void : Queue.offerAll(pending, pairs).pipe(Effect.zipRight(restore(Effect.sleep(NOTIFY_RETRY_DELAY))))))
     ).pipe(Effect.forever)
     // Registered before the sender starts, so it runs after the sender stops: nothing queued is lost.
     yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(pending), send))

@@ -1,31 +1,39 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Clock, Duration, Effect, Layer, Redacted } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Redacted } from "effect"
 import Pg from "pg"
+import { pgClientLayer } from "../../src/db/Database.js"
 import { CHANNEL, MAX_PAYLOAD_BYTES, payloads, StatusChanges, StatusChangesLive } from "../../src/integrations/StatusChanges.js"
-import { TestDatabaseLive } from "../support/database.js"
+import { freshDatabase, TestDatabaseLive, testPool } from "../support/database.js"
+import { stallingProxy } from "../support/stallingProxy.js"
 
 type Change = { readonly userId: string; readonly platform: string } | "all"
 
-/** Another process on the database: a plain connection listening on the channel, recording payloads. */
+/** Another process on the database at `url`: a plain connection listening on the channel, recording payloads. */
+const otherProcessOn = (url: Redacted.Redacted) =>
+  Effect.gen(function*() {
+    const received: Array<string> = []
+    yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const client = new Pg.Client({ connectionString: Redacted.value(url) })
+        await client.connect()
+        client.on("notification", (message) => {
+          if (message.payload !== undefined) received.push(message.payload)
+        })
+        await client.query(`LISTEN ${CHANNEL}`)
+        return client
+      }),
+      (client) => Effect.promise(() => client.end())
+    )
+    return received
+  })
+
+/** Another process on the test's database. */
 const otherProcess = Effect.gen(function*() {
   const sql = yield* PgClient.PgClient
   const url = sql.config.url
   if (url === undefined) return yield* Effect.dieMessage("the test database has no URL")
-  const received: Array<string> = []
-  yield* Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Pg.Client({ connectionString: Redacted.value(url) })
-      await client.connect()
-      client.on("notification", (message) => {
-        if (message.payload !== undefined) received.push(message.payload)
-      })
-      await client.query(`LISTEN ${CHANNEL}`)
-      return client
-    }),
-    (client) => Effect.promise(() => client.end())
-  )
-  return received
+  return yield* otherProcessOn(url)
 })
 
 /** The changes told to this process's listeners, as they arrive. */
@@ -138,4 +146,24 @@ describe("StatusChanges on PostgreSQL", () => {
         expect(yield* arrived.pipe(Effect.repeat({ until: (ok) => ok }), Effect.timeout("10 seconds"))).toBe(true)
       }))
   })
+})
+
+describe("StatusChanges with a stalled database", () => {
+  it.scopedLive("changes whose notification could not be sent while the database stalled reach other processes once it answers", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const proxy = yield* stallingProxy(url)
+      const statementTimeout = Duration.seconds(1)
+      const context = yield* Layer.build(
+        StatusChangesLive.pipe(Layer.provideMerge(pgClientLayer(Redacted.make(proxy.url), { ...testPool, statementTimeout })))
+      ).pipe(Effect.orDie)
+      const changes = Context.get(context, StatusChanges)
+      const other = yield* otherProcessOn(Redacted.make(url))
+      yield* proxy.freeze
+      yield* changes.publish("stalled-user", "gsc")
+      // Past the statement timeout: that NOTIFY has failed, never sent.
+      yield* Effect.sleep(Duration.times(statementTimeout, 2))
+      yield* proxy.thaw
+      yield* eventually(() => other.some((p) => p.includes("stalled-user")), "10 seconds")
+    }))
 })

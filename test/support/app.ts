@@ -41,13 +41,15 @@ export const startInstance = (options: {
   readonly fastPath?: boolean
 }) =>
   Effect.gen(function*() {
+    // The test pool unless the settings give one (its statement timeout is long: CI machines are slow).
+    const pool = options.settings?.database?.pool ?? testPool
     const settings = testSettings({
       apiKeys: [Redacted.make(API_KEY)],
       tokenApiKeys: [Redacted.make(TOKEN_KEY)],
       ...options.settings,
-      database: { ...testSettings().database, url: Option.some(Redacted.make(options.databaseUrl)) }
+      database: { ...testSettings().database, pool, url: Option.some(Redacted.make(options.databaseUrl)) }
     })
-    const storage = pgClientLayer(Redacted.make(options.databaseUrl), testPool).pipe(
+    const storage = pgClientLayer(Redacted.make(options.databaseUrl), pool).pipe(
       Layer.provideMerge(Layer.succeed(AppConfig, settings))
     )
     const catalog = options.catalog === undefined ? PlatformCatalog.Default : PlatformCatalog.layer(options.catalog)

@@ -10,7 +10,8 @@ export const testPool = {
   maxConnections: 10,
   connectTimeout: Duration.seconds(10),
   idleTimeout: Duration.seconds(30),
-  connectionTtl: Duration.hours(1)
+  connectionTtl: Duration.hours(1),
+  statementTimeout: Duration.seconds(30)
 }
 
 /** The server the tests run against: DATABASE_URL, or the run's embedded PostgreSQL. */

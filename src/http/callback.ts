@@ -30,6 +30,8 @@ export const callbackReason = (error: { readonly _tag: string; readonly reason?:
       return "platform_unavailable"
     case "ProviderResponseInvalid":
       return "platform_response_invalid"
+    // Our storage failed, also after the platform issued tokens (the grant is then revoked): try again later.
+    case "DatabaseUnavailable":
     default:
       return "service_unavailable"
   }

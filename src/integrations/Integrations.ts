@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, Either, Metric, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Metric, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { TokenCipher } from "../crypto/TokenCipher.js"
-import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import { ConnectionRepository, type NewConnection } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
 import { type AuthMode, StateRepository } from "../db/StateRepository.js"
 import type { Connection } from "../domain/Connection.js"
@@ -11,7 +11,7 @@ import {
   InvalidReturnTo,
   InvalidState,
   NotConnected,
-  type DatabaseUnavailable,
+  DatabaseUnavailable,
   type PlatformNotConfigured,
   type ProviderError,
   type StateExpired,
@@ -21,11 +21,13 @@ import { challengeS256, generateState, generateVerifier, hashState } from "../oa
 import { checkReturnTo } from "../oauth/redirectPolicy.js"
 import { withTags } from "../observability/labels.js"
 import { connectionEstablishment } from "../observability/metrics.js"
+import type { TokenGrant } from "../platforms/definition.js"
+import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { makeBatcher } from "./batching.js"
 import { StatusChanges } from "./StatusChanges.js"
 import { isConnected, platformStatus } from "./status.js"
-import { Refresher } from "./Refresher.js"
+import { Refresher, retryingStore } from "./Refresher.js"
 
 /** An authorisation request lives 10 minutes (RFC 9700 recommends short-lived state). */
 export const STATE_TTL = Duration.minutes(10)
@@ -69,11 +71,19 @@ export interface FreshToken {
   readonly scope: string | null
   readonly accountId: string
   /**
-   * Set when a refresh was due but failed without ending the connection: the stored token,
-   * still unexpired, is returned instead. The error's tag (ProviderUnavailable, RateLimited, ...).
+   * Set when a refresh was due but the stored token, still unexpired, is returned instead:
+   * the refresh failed without ending the connection (the error's tag: ProviderUnavailable,
+   * RateLimited, ...), or it was still under way after TOKEN_REFRESH_WAIT (REFRESH_PENDING).
    */
   readonly refreshError: Option.Option<string>
 }
+
+/**
+ * The refresh error of a stored token handed out while its due refresh is still under way,
+ * here or in another process: the refresh goes on and stores its result, so a later call
+ * gets the new token.
+ */
+export const REFRESH_PENDING = "RefreshPending"
 
 /** Why a callback did not produce a connection. */
 export type CallbackError =
@@ -105,6 +115,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
     const cipher = yield* TokenCipher
     const changes = yield* StatusChanges
     const app = yield* AppConfig
+    const scope = yield* Effect.scope
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const policy = {
       deployEnv: app.deployEnv,
@@ -160,6 +171,34 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         } satisfies AuthUrlPayload
       })
 
+    /**
+     * A grant the platform issued is stored, retrying briefly if the database blinked. When it
+     * still cannot be, it is revoked where the platform allows it: the code is spent and the
+     * user is told to try again later (service_unavailable), so a live grant left behind would
+     * be held by nobody. Not cut short by a browser that goes away meanwhile: it runs in a
+     * fiber of this service's scope, which the callback waits for uninterruptibly (the store
+     * retries and the platform's budget bound the wait), while its own timeouts still work.
+     */
+    const storeGrant = (provider: IntegrationProvider, grant: TokenGrant, input: NewConnection, t: Date) => {
+      const storeOrRevoke = retryingStore(connections.upsert(input, t)).pipe(Effect.tapError(() => revokeUnstored(provider, grant)))
+      return Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(storeOrRevoke), scope), Fiber.join))
+    }
+
+    const revokeUnstored = (provider: IntegrationProvider, grant: TokenGrant) => {
+      const log = Effect.annotateLogs({ platform: provider.key })
+      if (!provider.definition.revocation) {
+        return Effect.logError("the grant could not be stored and the platform cannot revoke it: it stays live there until it expires").pipe(log)
+      }
+      // Revoking the refresh token revokes the whole grant.
+      return provider.revoke(Option.getOrElse(grant.refreshToken, () => grant.accessToken)).pipe(
+        Effect.matchEffect({
+          onSuccess: () => Effect.logWarning("the grant could not be stored and was revoked at the platform"),
+          onFailure: (e) => Effect.logError("the grant could not be stored, nor revoked at the platform").pipe(Effect.annotateLogs({ error: e._tag }))
+        }),
+        log
+      )
+    }
+
     /** Everything after the state was consumed; failures here still know where to return. */
     const exchange = (platform: string, stored: Effect.Effect.Success<ReturnType<typeof states.consume>>, params: CallbackParams) =>
       Effect.gen(function*() {
@@ -180,7 +219,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         const grant = yield* provider.exchangeCode({ code: params.code, codeVerifier, redirectUri: stored.redirectUri })
         const account = yield* provider.account(grant)
         const t = yield* now
-        const connection = yield* connections.upsert({
+        const connection = yield* storeGrant(provider, grant, {
           userId: stored.userId,
           platform,
           accountId: account.accountId,
@@ -247,31 +286,50 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         }),
       { workers: 4, maxBatch: 100 }
     )
+    /**
+     * A caller waits for its batch at most one statement timeout, queueing included: while the
+     * database stalls, every batch worker is stuck on a statement, and a request queued behind
+     * them would otherwise wait for one of theirs to time out before its own even starts.
+     */
+    const connectionsOfUser = (userId: string) =>
+      connectionsOf.lookup(userId).pipe(
+        Effect.timeoutFail({
+          duration: app.database.pool.statementTimeout,
+          onTimeout: () => new DatabaseUnavailable({ message: "The database did not answer in time; retry later" })
+        })
+      )
 
     const statuses = (userId: string) =>
       Effect.gen(function*() {
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
-        return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t))
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOfUser(userId), now])
+        return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t, cipher.knows))
       })
 
     const status = (userId: string, platform: string) =>
       Effect.gen(function*() {
         yield* registry.definition(platform)
-        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
+        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOfUser(userId), now])
         const rows = all.filter((r) => r.platform === platform)
         const listing = platforms.find((p) => p.key === platform)
-        return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t)
+        return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t, cipher.knows)
       })
 
-    /** The connection to use: the given account, else the most recently updated connected one. */
+    /** Whether this process can open the row's tokens: its key id is configured. */
+    const readable = (row: Connection) => row.keyId === null || cipher.knows(row.keyId)
+
+    /**
+     * The connection to use: the given account, else the most recently updated connected one,
+     * one whose tokens this process can open first.
+     */
     const pick = (userId: string, platform: string, accountId?: string) =>
       Effect.gen(function*() {
         yield* registry.definition(platform)
         const t = yield* now
         const rows = (yield* connections.findByUserAndPlatform(userId, platform)).filter((r) => accountId === undefined || r.accountId === accountId)
-        const usable = rows.filter((r) => isConnected(r, t)).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())[0]
+        const usable = rows.filter((r) => isConnected(r, t))
+          .sort((a, b) => Number(readable(b)) - Number(readable(a)) || b.updatedAt.getTime() - a.updatedAt.getTime())[0]
         if (usable !== undefined) return usable
-        const state = platformStatus({ key: platform, displayName: platform, configured: true }, rows, t).status
+        const state = platformStatus({ key: platform, displayName: platform, configured: true }, rows, t, cipher.knows).status
         return yield* new NotConnected({ platform, status: state })
       })
 
@@ -283,16 +341,35 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
     const keepsStoredToken = (error: { readonly _tag: string }) =>
       ["ProviderUnavailable", "RateLimited", "CircuitOpen", "RefreshInProgress", "ProviderResponseInvalid", "InvalidGrant"].includes(error._tag)
 
-    /** Refreshes a token about to expire; when that fails, falls back to the stored token while it is valid. */
+    const usableAt = (row: Connection, t: Date) => row.status === "active" && row.expiresAt !== null && row.expiresAt.getTime() > t.getTime()
+
+    /**
+     * Refreshes a token about to expire. While the stored token is still valid the caller
+     * waits for the refresh at most TOKEN_REFRESH_WAIT, then gets the stored token with
+     * RefreshPending while the refresh goes on in the background (a slow platform does not
+     * hold the caller for its whole retry budget, nor does another process's lease); an
+     * expired one is waited for to the end. When the refresh fails, falls back to the stored
+     * token while it is valid.
+     */
     const refreshDue = (connection: Connection) =>
-      refresher.refresh(connection, { force: false }).pipe(
-        Effect.map((refreshed) => ({ connection: refreshed, refreshError: Option.none<string>() })),
+      Effect.gen(function*() {
+        if (usableAt(connection, yield* now)) {
+          const refreshed = yield* refresher.refreshWithin(connection, app.tokens.refreshWait)
+          if (Option.isSome(refreshed)) return { connection: refreshed.value, refreshError: Option.none<string>() }
+          // Read again: the connection may have been ended meanwhile, or its token expired while we waited.
+          const current = Option.getOrElse(yield* connections.findById(connection.id), () => connection)
+          if (usableAt(current, yield* now)) {
+            yield* Effect.logDebug("refresh still under way; the stored token is returned").pipe(Effect.annotateLogs({ platform: connection.platform }))
+            return { connection: current, refreshError: Option.some(REFRESH_PENDING) }
+          }
+        }
+        return { connection: yield* refresher.refresh(connection, { force: false }), refreshError: Option.none<string>() }
+      }).pipe(
         Effect.catchAll((error) =>
           Effect.gen(function*() {
             if (!keepsStoredToken(error)) return yield* error
             const current = Option.getOrElse(yield* connections.findById(connection.id), () => connection)
-            const t = yield* now
-            if (current.status !== "active" || current.expiresAt === null || current.expiresAt.getTime() <= t.getTime()) return yield* error
+            if (!usableAt(current, yield* now)) return yield* error
             yield* Effect.logWarning("refresh failed; the stored token is still valid and is returned").pipe(
               Effect.annotateLogs({ platform: connection.platform, error: error._tag })
             )

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Data, Duration, Effect, Either, Exit, Fiber, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository, type Outcome, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
@@ -18,6 +18,34 @@ export const nextAttemptDelay = (failures: number): Duration.Duration =>
   Duration.min(Duration.times(Duration.minutes(1), 2 ** Math.min(failures, 10)), Duration.hours(1))
 
 /**
+ * When the monitor tries a connection again after a transient failure: after the backoff,
+ * or after the platform's Retry-After when it asked for longer, that capped at
+ * RETRY_AFTER_MAX (a platform's 864000 s would park the connection for ten days).
+ *
+ * While the access token is still valid, never later than one MONITOR_INTERVAL before it
+ * expires: a pass then still tries the connection before its token runs out, whatever the
+ * platform asked. When that point has already passed (the token expires within one
+ * interval, or has expired), the rule above applies unchanged rather than "at once": no
+ * pass can be counted on to come before the expiry any more, the token endpoint refreshes
+ * an expiring token on demand whatever next_attempt_at says, and trying at once would send
+ * a platform that just refused, or asked us to slow down, a request at every pass.
+ */
+export const nextAttemptAt = (failure: {
+  readonly now: Date
+  /** Failures in a row before this one. */
+  readonly failures: number
+  readonly retryAfterMs: number | undefined
+  readonly expiresAt: Date | null
+  readonly retryAfterMax: Duration.Duration
+  readonly monitorInterval: Duration.Duration
+}): Date => {
+  const asked = Math.min(failure.retryAfterMs ?? 0, Duration.toMillis(failure.retryAfterMax))
+  const wanted = failure.now.getTime() + Math.max(Duration.toMillis(nextAttemptDelay(failure.failures)), asked)
+  const lastUseful = failure.expiresAt === null ? null : failure.expiresAt.getTime() - Duration.toMillis(failure.monitorInterval)
+  return new Date(lastUseful !== null && lastUseful > failure.now.getTime() ? Math.min(wanted, lastUseful) : wanted)
+}
+
+/**
  * A claimed row whose lease has less time left than the platform's longest operation: calling
  * the platform now could outlive the lease and race whoever takes the row next, so it is left
  * for a later claim.
@@ -32,13 +60,19 @@ export type Settled = (result: Either.Either<Connection, { readonly _tag: string
 /** A store that failed because the database blinked is tried again, briefly (about 1.5 s in all). */
 const STORE_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
 
+/** A write that failed because the database blinked, tried again on STORE_RETRY. */
+export const retryingStore = <A>(write: Effect.Effect<A, DatabaseUnavailable>) =>
+  Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
+
 /**
  * Refreshes one connection at a time across every process: a lease on the row is taken
  * before the platform is called (no transaction is held open across the call) and released
  * by the statement that stores the outcome. A caller that finds the lease taken waits for
  * it, then uses the holder's result instead of refreshing again — with rotating refresh
- * tokens a second refresh would present a used token. Every stored outcome is announced
- * through StatusChanges, so cached statuses follow at once, here and in other processes.
+ * tokens a second refresh would present a used token. Within a process, the callers of one
+ * connection share one refresh, which runs in this service's scope and may outlive them
+ * (see `flights`). Every stored outcome is announced through StatusChanges, so cached
+ * statuses follow at once, here and in other processes.
  */
 export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresher", {
   scoped: Effect.gen(function*() {
@@ -47,11 +81,6 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const changes = yield* StatusChanges
     const app = yield* AppConfig
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
-    const scope = yield* Effect.scope
-
-    /** A write that failed because the database blinked is tried again, briefly. */
-    const retrying = <A>(write: Effect.Effect<A, DatabaseUnavailable>) =>
-      Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
 
     /**
      * Refresh results that arrive together are stored together: under load (the monitor
@@ -59,7 +88,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
      * and the rows stored are announced.
      */
     const storeBatch = (batch: ReadonlyArray<RefreshToStore>) =>
-      retrying(connections.storeRefreshes(batch)).pipe(
+      retryingStore(connections.storeRefreshes(batch)).pipe(
         Effect.tap((stored) => changes.publishMany(stored.values())),
         Effect.map((stored) => (item: RefreshToStore) => Option.fromNullable(stored.get(item.connection.id)))
       )
@@ -72,13 +101,23 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: Duration.toMillis(app.monitor.storeLinger) })
 
     /**
+     * Platform calls with the storing of their answers. Closing this service's scope waits
+     * for them instead of interrupting them (the finalizer below runs before the set's own,
+     * which interrupts): a platform that rotates refresh tokens has retired the old one once
+     * it answers, so an answer cut off at shutdown would be a connection lost. The wait is
+     * bounded by the platform's budget (RETRY_BUDGET plus its timeout).
+     */
+    const calls = yield* FiberSet.make<unknown, unknown>()
+    yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(calls))
+
+    /**
      * Runs `effect` to its end even when the caller is interrupted meanwhile, while its own
-     * timeouts still work: it runs in a fiber of this service's scope, not a child of the
-     * caller (an interrupted fiber interrupts its children at once), and the caller waits
-     * for it uninterruptibly; the platform's budget bounds the wait.
+     * timeouts still work: it runs in a fiber of `calls`, not a child of the caller (an
+     * interrupted fiber interrupts its children at once), and the caller waits for it
+     * uninterruptibly; the platform's budget bounds the wait.
      */
     const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(effect), scope), Fiber.join))
+      Effect.uninterruptible(Effect.flatMap(FiberSet.run(calls, Effect.interruptible(effect)), Fiber.join))
 
     const refreshesTagged = taggedBy(refreshes)
     const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
@@ -146,7 +185,7 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
     /** Writes an outcome of one row (retrying briefly if the database blinked) and announces it. */
     const store = (row: Connection, write: Effect.Effect<Option.Option<Connection>, DatabaseUnavailable>) =>
-      retrying(write).pipe(
+      retryingStore(write).pipe(
         Effect.tap((stored) => Option.isSome(stored) ? changes.publish(row.userId, row.platform) : Effect.void),
         Effect.flatMap((stored) => written(row, stored))
       )
@@ -156,18 +195,23 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const recovered = (row: Connection): ReadonlyArray<OutcomeEvent> =>
       row.refreshFailures > 0 ? [{ kind: "recovered", detail: { after_failures: row.refreshFailures } }] : []
 
-    /** A failure: counted, next attempt after the backoff, or later when the platform's Retry-After asked for longer. */
+    /** A failure: counted, with its next attempt (see nextAttemptAt). */
     const recordFailure = (row: Connection, owner: string, error: { readonly _tag: string }, invalidGrant: boolean) =>
       Effect.gen(function*() {
         const t = yield* now
-        const asked = error instanceof RateLimited ? error.retryAfterMs ?? 0 : 0
-        const delay = Math.max(Duration.toMillis(nextAttemptDelay(row.refreshFailures)), asked)
-        const nextAttemptAt = new Date(t.getTime() + delay)
+        const nextAttempt = nextAttemptAt({
+          now: t,
+          failures: row.refreshFailures,
+          retryAfterMs: error instanceof RateLimited ? error.retryAfterMs : undefined,
+          expiresAt: row.expiresAt,
+          retryAfterMax: app.tokens.retryAfterMax,
+          monitorInterval: app.monitor.interval
+        })
         return yield* store(
           row,
-          connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt }, outcome(owner, t, [{
+          connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt: nextAttempt }, outcome(owner, t, [{
             kind: "refresh_failed",
-            detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttemptAt.toISOString() }
+            detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttempt.toISOString() }
           }]))
         )
       })
@@ -294,6 +338,37 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
         return yield* error
       }))
 
+    const refreshNow = (connection: Connection, options: { readonly force: boolean }) =>
+      Effect.gen(function*() {
+        const asked = yield* now
+        const refreshedSince = (row: Connection) =>
+          row.status !== "active" ||
+          (row.lastRefreshedAt !== null && (connection.lastRefreshedAt === null || row.lastRefreshedAt > connection.lastRefreshedAt)) ||
+          (!options.force && row.expiresAt !== null && row.expiresAt.getTime() - asked.getTime() > Duration.toMillis(app.tokens.minTtl))
+        return yield* underLease(connection, refreshedSince, (row, owner) =>
+          Effect.flatMap(prepareRefresh(row, owner), ({ provider, refreshToken }) => refreshAndStore(row, owner, provider, refreshToken)))
+      })
+
+    /**
+     * The refreshes under way in this process, one per connection, run in this service's
+     * scope rather than in a caller's fiber: a caller that stops waiting (the token endpoint
+     * after TOKEN_REFRESH_WAIT) or is interrupted leaves it going, and every caller meanwhile
+     * shares it — its options are those of the caller that started it (a forced refresh
+     * that joins one under way takes its result, as it takes another process's). At shutdown
+     * one waiting for a lease is interrupted; one whose platform call is in flight is not
+     * (see `calls`), and its answer is stored.
+     */
+    const flights = yield* FiberMap.make<string, Connection, Effect.Effect.Error<ReturnType<typeof refreshNow>>>()
+    // Looking the flight up and starting one is one step, or two callers could start two.
+    const starting = yield* Effect.makeSemaphore(1)
+    const flight = (connection: Connection, options: { readonly force: boolean }) =>
+      starting.withPermits(1)(Effect.suspend(() =>
+        Option.match(FiberMap.unsafeGet(flights, connection.id), {
+          onSome: Effect.succeed,
+          onNone: () => FiberMap.run(flights, connection.id, refreshNow(connection, options))
+        })
+      ))
+
     return {
       /**
        * Refreshes a row the monitor claimed, with the ciphertexts the claim returned. Ends
@@ -336,18 +411,18 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
       /**
        * Refreshes the connection unless another process did so while we waited; with
-       * `force` a fresh token is requested even when the stored one is still valid.
+       * `force` a fresh token is requested even when the stored one is still valid. Joins
+       * the refresh of the connection already under way in this process, if any.
        */
-      refresh: (connection: Connection, options: { readonly force: boolean }) =>
-        Effect.gen(function*() {
-          const asked = yield* now
-          const refreshedSince = (row: Connection) =>
-            row.status !== "active" ||
-            (row.lastRefreshedAt !== null && (connection.lastRefreshedAt === null || row.lastRefreshedAt > connection.lastRefreshedAt)) ||
-            (!options.force && row.expiresAt !== null && row.expiresAt.getTime() - asked.getTime() > Duration.toMillis(app.tokens.minTtl))
-          return yield* underLease(connection, refreshedSince, (row, owner) =>
-            Effect.flatMap(prepareRefresh(row, owner), ({ provider, refreshToken }) => refreshAndStore(row, owner, provider, refreshToken)))
-        }),
+      refresh: (connection: Connection, options: { readonly force: boolean }) => Effect.flatMap(flight(connection, options), Fiber.join),
+
+      /**
+       * Like `refresh` without force, waiting for it at most `wait`: none when it is still
+       * under way (here, or in another process that holds the lease). It then goes on in
+       * the background, its result stored, and later callers join it.
+       */
+      refreshWithin: (connection: Connection, wait: Duration.DurationInput) =>
+        Effect.flatMap(flight(connection, { force: false }), (fiber) => Effect.timeoutOption(Fiber.join(fiber), wait)),
 
       validate: (connection: Connection) =>
         Effect.gen(function*() {

@@ -331,3 +331,75 @@ describe("callback", () => {
       }))
   })
 })
+
+/**
+ * Makes PostgreSQL refuse the first `failures` inserts of `user`'s connection, as a database
+ * that is down would: the repository's own statement fails, nothing else is touched.
+ */
+const refuseInserts = (databaseUrl: string, user: string, failures: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const attempts = `test_attempts_${user.replace(/[^a-z0-9]/g, "_")}`
+    return Effect.all([
+      sql`create table if not exists test_refused_inserts (user_id text primary key, attempts regclass not null, failures int not null)`,
+      sql.unsafe(`create or replace function test_refuse_inserts() returns trigger language plpgsql as $$
+        begin
+          if exists (select 1 from test_refused_inserts r where r.user_id = new.user_id and nextval(r.attempts) <= r.failures) then
+            raise exception 'the database is unavailable (test)';
+          end if;
+          return new;
+        end $$`),
+      sql`drop trigger if exists test_refuse_inserts on oauth_connections`,
+      sql`create trigger test_refuse_inserts before insert on oauth_connections for each row execute function test_refuse_inserts()`,
+      sql.unsafe(`create sequence ${attempts}`),
+      sql`insert into test_refused_inserts values (${user}, ${attempts}::regclass, ${failures})`
+    ], { discard: true })
+  }).pipe(sqlOn(databaseUrl))
+
+describe("callback: a grant that cannot be stored", () => {
+  layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("the store failing past its retries: the new grant is revoked at the platform and the callback answers service_unavailable", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* refuseInserts(databaseUrl, "cb-store-down", 1000)
+        const { query } = yield* consent(instance, "cb-store-down", "gsc")
+        const liveBefore = new Set(fakes.gsc.liveTokens())
+        const exchanges = fakes.gsc.stats.codeExchanges
+        const revocations = fakes.gsc.requestsTo("revoke").length
+        const url = landing(yield* callback(instance, "gsc", query))
+        expect(url.searchParams.get("status")).toBe("error")
+        expect(url.searchParams.get("reason")).toBe("service_unavailable")
+        expect(fakes.gsc.stats.codeExchanges).toBe(exchanges + 1)
+        expect(fakes.gsc.requestsTo("revoke").length).toBe(revocations + 1)
+        expect(fakes.gsc.liveTokens().filter((t) => !liveBefore.has(t))).toEqual([])
+        expect(yield* connectionCount(databaseUrl, "cb-store-down")).toBe(0)
+      }))
+
+    it.effect("a store that fails twice, then works on its retry: connected, nothing revoked", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* refuseInserts(databaseUrl, "cb-store-blink", 2)
+        const { query } = yield* consent(instance, "cb-store-blink", "gsc")
+        const revocations = fakes.gsc.requestsTo("revoke").length
+        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("connected")
+        expect(yield* connectionCount(databaseUrl, "cb-store-blink")).toBe(1)
+        expect(fakes.gsc.requestsTo("revoke").length).toBe(revocations)
+        const token = yield* json(yield* call(instance, "/v1/users/cb-store-blink/connections/gsc/token", { key: TOKEN_KEY }), TokenResponseJson)
+        expect(fakes.gsc.isLiveAccessToken(token.access_token)).toBe(true)
+      }))
+
+    it.effect("the revocation of a grant that could not be stored is logged, without a token", () =>
+      Effect.gen(function*() {
+        const { fakes, databaseUrl, env } = yield* Harness
+        const logs: Array<string> = []
+        const instance = yield* startInstance({ databaseUrl, env, settings: { frontendUrl: new URL(FRONTEND) }, logs })
+        yield* refuseInserts(databaseUrl, "cb-store-log", 1000)
+        const { query } = yield* consent(instance, "cb-store-log", "gsc")
+        yield* callback(instance, "gsc", query)
+        const revoked = logs.filter((line) => line.includes("could not be stored and was revoked"))
+        expect(revoked).toHaveLength(1)
+        expect(revoked[0]).toContain("platform=gsc")
+        const text = logs.join("\n")
+        expect(fakes.gsc.issuedTokens().filter((t) => text.includes(t))).toEqual([])
+      }).pipe(Effect.scoped))
+  })
+})

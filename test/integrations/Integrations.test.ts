@@ -17,7 +17,7 @@ import {
   RefreshInProgress,
   UnknownPlatform
 } from "../../src/domain/errors.js"
-import { Integrations } from "../../src/integrations/Integrations.js"
+import { Integrations, REFRESH_PENDING } from "../../src/integrations/Integrations.js"
 import { Refresher } from "../../src/integrations/Refresher.js"
 import { StatusChanges } from "../../src/integrations/StatusChanges.js"
 import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/definition.js"
@@ -93,9 +93,20 @@ interface Mocks {
   readonly rows?: ReadonlyArray<Connection>
   /** What a refresh gives: the refreshed row, or a failure after which `after` is the stored row. */
   readonly refresh?: { readonly ok: Connection } | { readonly error: ProviderError | RefreshInProgress; readonly after?: Connection }
+  /** The refresh is still under way once the token endpoint's wait is over. */
+  readonly pending?: boolean
+  /** Which of the Refresher's ways the service took: waiting to the end, or within TOKEN_REFRESH_WAIT. */
+  readonly waits?: Array<"to the end" | "within">
   readonly states?: Array<NewState>
   readonly events?: Array<NewEvent>
 }
+
+const refreshOutcome = (mocks: Mocks) =>
+  mocks.refresh === undefined
+    ? unexpected("Refresher.refresh")
+    : "ok" in mocks.refresh
+    ? Effect.succeed(mocks.refresh.ok)
+    : Effect.fail(mocks.refresh.error)
 
 const integrations = (mocks: Mocks) =>
   Integrations.Default.pipe(
@@ -103,12 +114,12 @@ const integrations = (mocks: Mocks) =>
       registry(mocks.provider ?? provider()),
       Layer.mock(Refresher, {
         _tag: "Integrations/Refresher",
-        refresh: () =>
-          mocks.refresh === undefined
-            ? unexpected("Refresher.refresh")
-            : "ok" in mocks.refresh
-            ? Effect.succeed(mocks.refresh.ok)
-            : Effect.fail(mocks.refresh.error)
+        refresh: () => Effect.zipRight(Effect.sync(() => mocks.waits?.push("to the end")), refreshOutcome(mocks)),
+        refreshWithin: () =>
+          Effect.zipRight(
+            Effect.sync(() => mocks.waits?.push("within")),
+            mocks.pending === true ? Effect.succeed(Option.none()) : Effect.asSome(refreshOutcome(mocks))
+          )
       }),
       Layer.mock(ConnectionRepository, {
         _tag: "Integrations/ConnectionRepository",
@@ -187,6 +198,28 @@ describe("Integrations.accessToken", () => {
       expect(Redacted.value(token.accessToken)).toBe("refreshed-access-token")
       expect(token.expiresAt).toEqual(minutes(60))
       expect(token.refreshError).toEqual(Option.none())
+    }))
+
+  it.effect("returns the still-valid stored token with RefreshPending when the refresh is not done within TOKEN_REFRESH_WAIT", () =>
+    Effect.gen(function*() {
+      const waits: Array<"to the end" | "within"> = []
+      const refreshed = { ...soon, expiresAt: minutes(60), lastRefreshedAt: minutes(0) }
+      const token = yield* run({ rows: [soon], refresh: { ok: refreshed }, pending: true, waits }, (s) => s.accessToken("u1", "gsc"))
+      expect(Redacted.value(token.accessToken)).toBe(STORED)
+      expect(token.expiresAt).toEqual(minutes(3))
+      expect(token.refreshError).toEqual(Option.some(REFRESH_PENDING))
+      expect(waits).toEqual(["within"])
+    }))
+
+  it.effect("waits for the refresh to its end when the stored token has expired", () =>
+    Effect.gen(function*() {
+      const waits: Array<"to the end" | "within"> = []
+      const expired = connectionRow({ expiresAt: new Date(0), lastRefreshedAt: null })
+      const refreshed = { ...expired, expiresAt: minutes(60), lastRefreshedAt: minutes(0) }
+      const token = yield* run({ rows: [expired], refresh: { ok: refreshed }, pending: true, waits }, (s) => s.accessToken("u1", "gsc"))
+      expect(Redacted.value(token.accessToken)).toBe("refreshed-access-token")
+      expect(token.refreshError).toEqual(Option.none())
+      expect(waits).toEqual(["to the end"])
     }))
 
   it.effect("returns a still-valid stored token, naming the error, when the refresh fails transiently", () =>

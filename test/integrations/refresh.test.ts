@@ -1,9 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Duration, Effect, Fiber, Redacted } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Redacted, Scope } from "effect"
+import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { TokenResponseJson } from "../../src/http/schemas.js"
-import { TOKEN_KEY } from "../support/app.js"
+import { REFRESH_PENDING } from "../../src/integrations/Integrations.js"
+import { type Instance, TOKEN_KEY } from "../support/app.js"
 import { testPool } from "../support/database.js"
 import { call, connect, json, post } from "../support/flow.js"
 import { Harness, HarnessLive } from "../support/harness.js"
@@ -187,6 +189,169 @@ describe("timeouts", () => {
         expect(response.status).toBe(502)
         expect(yield* json(response)).toEqual({ _tag: "InvalidClient", platform: "bing", error: "invalid_client" })
         expect((yield* row(databaseUrl, "to-client", "bing"))?.status).toBe("active")
+      }))
+  })
+})
+
+/** TOKEN_REFRESH_WAIT of the test settings, and what a bound on it allows on top (generous: a loaded machine). */
+const WAIT_MS = 2000
+const MARGIN_MS = 2000
+/** A platform that hangs far past the wait, yet answers within its request timeout (10 s). */
+const HANG_MS = 6000
+
+const setExpiry = (databaseUrl: string, user: string, interval: string) =>
+  query(databaseUrl, (sql) => sql`update oauth_connections set expires_at = now() + ${interval}::interval where user_id = ${user} returning 1`)
+
+/** One answer of the token endpoint on `instance`, which must be a 200, and how long it took. */
+const timedToken = (instance: Instance, user: string, platform: string) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const response = yield* call(instance, `/v1/users/${user}/connections/${platform}/token`, { key: TOKEN_KEY })
+    const ms = Date.now() - started
+    expect(response.status, `the token endpoint answered ${response.status} after ${ms} ms`).toBe(200)
+    return { ms, token: yield* json(response, TokenResponseJson) }
+  })
+
+/** The user's stored tokens, decrypted. */
+const storedTokens = (instance: Instance, user: string, platform: string) =>
+  Effect.flatMap(ConnectionRepository, (repo) =>
+    Effect.flatMap(repo.findByUserAndPlatform(user, platform), (rows) => repo.tokens(rows[0]!))).pipe(Effect.provide(instance.context), Effect.orDie)
+
+/** The stored access token once it is no longer `old`, polled for up to `withinMs`; none if it never changed. */
+const storedAccessTokenOtherThan = (instance: Instance, user: string, platform: string, old: string, withinMs: number) =>
+  Effect.gen(function*() {
+    for (let waited = 0; waited <= withinMs; waited += 100) {
+      const stored = yield* storedTokens(instance, user, platform)
+      if (Redacted.value(stored.accessToken) !== old) return Option.some(stored)
+      yield* Effect.sleep("100 millis")
+    }
+    return Option.none()
+  })
+
+const refreshTokenOf = (tokens: { readonly refreshToken: Option.Option<Redacted.Redacted<string>> }) =>
+  Redacted.value(Option.getOrThrow(tokens.refreshToken))
+
+describe("the token endpoint while a due refresh is slow", () => {
+  layer(HarnessLive({ env: fast }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("a platform that hangs: the stored token, still valid, is answered within TOKEN_REFRESH_WAIT with RefreshPending, and the refresh's rotated tokens are stored later", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "tw-hang", "bing")
+        const before = yield* storedTokens(instance, "tw-hang", "bing")
+        yield* setExpiry(databaseUrl, "tw-hang", "1 minute")
+        const refreshes = fakes.bing.stats.refreshes
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: HANG_MS })
+        const { ms, token } = yield* timedToken(instance, "tw-hang", "bing")
+        expect(ms).toBeLessThan(WAIT_MS + MARGIN_MS)
+        expect(token.access_token).toBe(Redacted.value(before.accessToken))
+        expect(token.refresh_error).toBe(REFRESH_PENDING)
+
+        const after = yield* storedAccessTokenOtherThan(instance, "tw-hang", "bing", token.access_token, HANG_MS + 5000)
+        expect(Option.isSome(after)).toBe(true)
+        const stored = Option.getOrThrow(after)
+        expect(fakes.bing.stats.refreshes - refreshes).toBe(1)
+        expect(fakes.bing.isLiveRefreshToken(refreshTokenOf(stored))).toBe(true)
+        expect(fakes.bing.isLiveRefreshToken(refreshTokenOf(before))).toBe(false)
+        const next = yield* timedToken(instance, "tw-hang", "bing")
+        expect(next.token.access_token).toBe(Redacted.value(stored.accessToken))
+        expect(next.token.refresh_error).toBeNull()
+      }))
+
+    it.effect("another instance that finds the lease held by a slow refresh answers within TOKEN_REFRESH_WAIT with the stored token and RefreshPending, not 409/503", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl, startAnother } = yield* Harness
+        const other = yield* startAnother()
+        yield* connect(instance, "tw-lease", "bing")
+        const before = yield* storedTokens(instance, "tw-lease", "bing")
+        yield* setExpiry(databaseUrl, "tw-lease", "1 minute")
+        const refreshes = fakes.bing.stats.refreshes
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: HANG_MS })
+        const holder = yield* Effect.fork(timedToken(instance, "tw-lease", "bing"))
+        // The first instance takes the lease and calls the platform.
+        yield* Effect.sleep("500 millis")
+        const { ms, token } = yield* timedToken(other, "tw-lease", "bing")
+        expect(ms).toBeLessThan(WAIT_MS + MARGIN_MS)
+        expect(token.access_token).toBe(Redacted.value(before.accessToken))
+        expect(token.refresh_error).toBe(REFRESH_PENDING)
+        yield* Fiber.join(holder)
+        const after = yield* storedAccessTokenOtherThan(instance, "tw-lease", "bing", token.access_token, HANG_MS + 5000)
+        expect(Option.isSome(after)).toBe(true)
+        expect(fakes.bing.stats.refreshes - refreshes).toBe(1)
+      }).pipe(Effect.scoped))
+
+    it.effect("a platform that answers within TOKEN_REFRESH_WAIT: the caller gets the fresh token and no refresh error", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "tw-quick", "bing")
+        const before = yield* storedTokens(instance, "tw-quick", "bing")
+        yield* setExpiry(databaseUrl, "tw-quick", "1 minute")
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: 800 })
+        const { token } = yield* timedToken(instance, "tw-quick", "bing")
+        expect(token.access_token).not.toBe(Redacted.value(before.accessToken))
+        expect(fakes.bing.isLiveAccessToken(token.access_token)).toBe(true)
+        expect(token.refresh_error).toBeNull()
+      }))
+
+    it.effect("an expired stored token: the caller waits for the slow refresh and gets the fresh token", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "tw-expired", "bing")
+        const before = yield* storedTokens(instance, "tw-expired", "bing")
+        yield* setExpiry(databaseUrl, "tw-expired", "-1 minute")
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: WAIT_MS + 1500 })
+        const { ms, token } = yield* timedToken(instance, "tw-expired", "bing")
+        expect(ms).toBeGreaterThanOrEqual(WAIT_MS + 1500)
+        expect(token.access_token).not.toBe(Redacted.value(before.accessToken))
+        expect(fakes.bing.isLiveAccessToken(token.access_token)).toBe(true)
+        expect(token.refresh_error).toBeNull()
+      }))
+
+    it.effect("shutdown while a background refresh's platform call is in flight waits for it, and its rotated tokens are stored", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl, startAnother } = yield* Harness
+        const scope = yield* Scope.make()
+        const other = yield* startAnother().pipe(Scope.extend(scope))
+        yield* connect(instance, "tw-shutdown", "bing")
+        const before = yield* storedTokens(instance, "tw-shutdown", "bing")
+        yield* setExpiry(databaseUrl, "tw-shutdown", "1 minute")
+        fakes.bing.setBehaviour("token", "slow", { times: 1, delayMs: WAIT_MS + 2000 })
+        const { token } = yield* timedToken(other, "tw-shutdown", "bing")
+        expect(token.refresh_error).toBe(REFRESH_PENDING)
+        yield* Scope.close(scope, Exit.void)
+        const stored = yield* storedTokens(instance, "tw-shutdown", "bing")
+        expect(Redacted.value(stored.accessToken)).not.toBe(Redacted.value(before.accessToken))
+        expect(fakes.bing.isLiveAccessToken(Redacted.value(stored.accessToken))).toBe(true)
+        expect(fakes.bing.isLiveRefreshToken(refreshTokenOf(stored))).toBe(true)
+      }))
+  })
+})
+
+describe("next attempt after a platform's Retry-After", () => {
+  layer(HarnessLive({ env: fast }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("a Retry-After of ten days puts the next attempt off by at most RETRY_AFTER_MAX (1 h)", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "ra-days", "gsc")
+        yield* setExpiry(databaseUrl, "ra-days", "1 day")
+        fakes.gsc.setBehaviour("token", "rate_limited", { times: 1, retryAfterSeconds: 864000 })
+        const asked = Date.now()
+        expect((yield* refresh("ra-days", "gsc")).status).toBe(503)
+        const next = (yield* row(databaseUrl, "ra-days", "gsc"))?.nextAttemptAt?.getTime() ?? 0
+        expect(next).toBeLessThanOrEqual(Date.now() + Duration.toMillis("1 hour"))
+        expect(next).toBeGreaterThanOrEqual(asked + Duration.toMillis("1 hour") - 5000)
+      }))
+
+    it.effect("with the token valid 20 min more and MONITOR_INTERVAL 1 min, a Retry-After of 30 min gives a next attempt no later than its expiry minus 1 min", () =>
+      Effect.gen(function*() {
+        const { instance, fakes, databaseUrl } = yield* Harness
+        yield* connect(instance, "ra-expiry", "gsc")
+        yield* setExpiry(databaseUrl, "ra-expiry", "20 minutes")
+        fakes.gsc.setBehaviour("token", "rate_limited", { times: 1, retryAfterSeconds: 1800 })
+        expect((yield* refresh("ra-expiry", "gsc")).status).toBe(503)
+        const [stored] = yield* query<{ nextAttemptAt: Date; expiresAt: Date }>(databaseUrl, (sql) =>
+          sql`select next_attempt_at, expires_at from oauth_connections where user_id = 'ra-expiry'`)
+        expect(stored?.nextAttemptAt.getTime()).toBeLessThanOrEqual((stored?.expiresAt.getTime() ?? 0) - Duration.toMillis("1 minute"))
+        expect(stored?.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() + Duration.toMillis("15 minutes"))
       }))
   })
 })

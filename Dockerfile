@@ -9,14 +9,13 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --omit=optional
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-# The image is for deployments: secrets and https are required (env_file or -e may say otherwise).
+# The image is for deployments: secrets and https are required, and no development secrets are
+# generated in it (a re-created container would lose them, and with them every stored token).
 ENV DEPLOY_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
-# Where a development start (DEPLOY_ENV=development in .env) keeps its generated secrets.
-RUN mkdir .data && chown node:node .data
 USER node
 EXPOSE 8080
 CMD ["node", "dist/main.js", "serve"]

@@ -9,12 +9,16 @@ export interface PoolSettings {
   readonly connectTimeout: Duration.Duration
   readonly idleTimeout: Duration.Duration
   readonly connectionTtl: Duration.Duration
+  /** Every statement is abandoned after this (DB_STATEMENT_TIMEOUT): a stalled database answers 503, never hangs a caller. */
+  readonly statementTimeout: Duration.Duration
 }
 
 export interface DatabaseSettings {
   /** A PostgreSQL server; None means the embedded PostgreSQL in `embeddedDir`. */
   readonly url: Option.Option<Redacted.Redacted>
   readonly embeddedDir: string
+  /** EMBEDDED_DATABASE_DIR is unset: run as root, the directory may be placed where PostgreSQL's user can reach it. */
+  readonly embeddedDirIsDefault: boolean
   readonly pool: PoolSettings
 }
 
@@ -41,6 +45,13 @@ export interface TokenSettings {
   readonly minTtl: Duration.Duration
   /** How long a refresh may hold a connection before another process may take over. */
   readonly leaseDuration: Duration.Duration
+  /**
+   * How long the token endpoint waits for a due refresh while the stored token is still
+   * valid (TOKEN_REFRESH_WAIT); past it the stored token is returned and the refresh goes on.
+   */
+  readonly refreshWait: Duration.Duration
+  /** The longest a platform's Retry-After may put off a connection's next refresh attempt (RETRY_AFTER_MAX). */
+  readonly retryAfterMax: Duration.Duration
 }
 
 export interface StatusCacheSettings {
@@ -129,14 +140,15 @@ const raw = Config.all({
   host: Rules.variable("HOST", Config.option),
   port: Rules.integer("PORT", 8080, { min: 0, max: 65535 }),
   databaseUrl,
-  embeddedDir: Rules.variable("EMBEDDED_DATABASE_DIR", Config.withDefault(".data/pg")),
+  embeddedDir: Rules.variable("EMBEDDED_DATABASE_DIR", Config.option),
   devSecretsFile: Rules.variable("DEV_SECRETS_FILE", Config.withDefault(".data/dev-secrets.json")),
   // Maxima keep durations within what Node's timers (24.8 days) and Dates can hold.
   pool: Config.all({
     maxConnections: Rules.integer("DB_POOL_MAX", 20, { min: 1, max: 1000 }),
     connectTimeout: Rules.duration("DB_CONNECT_TIMEOUT", "30 seconds", { min: "100 millis", max: "10 minutes" }),
     idleTimeout: Rules.duration("DB_IDLE_TIMEOUT", "30 seconds", { min: "1 second", max: "1 day" }),
-    connectionTtl: Rules.duration("DB_CONNECTION_TTL", "3600 seconds", { min: "1 second", max: "7 days" })
+    connectionTtl: Rules.duration("DB_CONNECTION_TTL", "3600 seconds", { min: "1 second", max: "7 days" }),
+    statementTimeout: Rules.duration("DB_STATEMENT_TIMEOUT", "5 seconds", { min: "100 millis", max: "10 minutes" })
   }),
   encryptionKeys: outsideDevelopment(encryptionKeysConfig("TOKEN_ENCRYPTION_KEYS"), (keys) =>
     Option.isNone(keys) ? "TOKEN_ENCRYPTION_KEYS: is required outside development (kid:base64 of 32 random bytes)" : undefined),
@@ -150,7 +162,9 @@ const raw = Config.all({
   }),
   tokens: Config.all({
     minTtl: Rules.duration("ACCESS_TOKEN_MIN_TTL", "5 minutes", { max: "1 day" }),
-    leaseDuration: Rules.duration("LEASE_DURATION", "2 minutes", { min: "1 second", max: "1 hour" })
+    leaseDuration: Rules.duration("LEASE_DURATION", "2 minutes", { min: "1 second", max: "1 hour" }),
+    refreshWait: Rules.duration("TOKEN_REFRESH_WAIT", "2 seconds", { max: "1 minute" }),
+    retryAfterMax: Rules.duration("RETRY_AFTER_MAX", "1 hour", { min: "1 second", max: "1 day" })
   }),
   statusCache: Config.all({
     ttl: Rules.duration("STATUS_CACHE_TTL", "5 minutes", { max: "1 day" }),
@@ -268,7 +282,12 @@ export const loadSettings = (options: { readonly servesApi: boolean }) =>
       allowedOrigins: c.allowedOrigins,
       host: Option.getOrElse(c.host, () => (dev ? "127.0.0.1" : "0.0.0.0")),
       port: c.port,
-      database: { url: c.databaseUrl, embeddedDir: c.embeddedDir, pool: c.pool },
+      database: {
+        url: c.databaseUrl,
+        embeddedDir: Option.getOrElse(c.embeddedDir, () => ".data/pg"),
+        embeddedDirIsDefault: Option.isNone(c.embeddedDir),
+        pool: c.pool
+      },
       encryptionKeys,
       apiKeys,
       tokenApiKeys,

@@ -17,11 +17,13 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   database: {
     url: Option.none(),
     embeddedDir: ".data/test",
+    embeddedDirIsDefault: false,
     pool: {
       maxConnections: 10,
       connectTimeout: Duration.seconds(10),
       idleTimeout: Duration.seconds(30),
-      connectionTtl: Duration.hours(1)
+      connectionTtl: Duration.hours(1),
+      statementTimeout: Duration.seconds(5)
     }
   },
   encryptionKeys: [sharedKey],
@@ -30,7 +32,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   logLevel: LogLevel.Info,
   logFormat: "pretty",
   oauth: { httpTimeout: Duration.seconds(10), strictEnvMatch: false },
-  tokens: { minTtl: Duration.minutes(5), leaseDuration: Duration.minutes(2) },
+  tokens: { minTtl: Duration.minutes(5), leaseDuration: Duration.minutes(2), refreshWait: Duration.seconds(2), retryAfterMax: Duration.hours(1) },
   statusCache: { ttl: Duration.minutes(5), capacity: 10_000 },
   monitor: {
     enabled: false,

@@ -2,8 +2,8 @@
 // framework — pg, undici and node:crypto — doing the service's work: the service's own claim
 // and store statements (compiled by the benchmark and passed in), the refresh token decrypted
 // and the new tokens sealed in the service's format, MONITOR_CONCURRENCY requests in flight,
-// results stored 100 to a statement while the next requests go out, the next batch claimed
-// before the last one runs dry, one NOTIFY per stored batch. No retries, no circuit breaker,
+// results stored up to 100 to a statement (each worker's next request waiting for its last
+// result to be stored, as the service's do), the next batch claimed before the last one runs dry, one NOTIFY per stored batch. No retries, no circuit breaker,
 // no metrics, no logs: what the machine does for this work with nothing else.
 // Prints {"refreshed", "failed", "durationMs"} as one JSON line.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
@@ -108,7 +108,8 @@ const next = async () => {
   }
 }
 
-// Results stored 100 to a statement, one statement at a time, with one NOTIFY each.
+// Results stored 100 to a statement, one statement at a time, with one NOTIFY each; each
+// worker waits for its result's statement before its next request.
 const pending = []
 let storing
 let refreshed = 0
@@ -123,6 +124,7 @@ const store = async () => {
       column((r) => r.events)
     ])
     refreshed += stored.length
+    for (const r of results) r.stored()
     await pool.query("select pg_notify($1, $2)", [channel, JSON.stringify(results.map((r) => [r.userId, r.platform]))])
   }
 }
@@ -138,7 +140,12 @@ const worker = async () => {
     try {
       const grant = await refresh(open(row, "refresh_token", row.sealed_refresh_token))
       const at = new Date()
+      let stored
+      const done = new Promise((resolve) => {
+        stored = resolve
+      })
       pending.push({
+        stored,
         id: row.id,
         userId: row.user_id,
         platform: row.platform,
@@ -154,6 +161,9 @@ const worker = async () => {
         events: JSON.stringify([{ kind: "refreshed", detail: { rotated: typeof grant.refresh_token === "string" } }])
       })
       storeSoon()
+      // As the service does: the next request waits until this answer is stored, so that a
+      // process killed holds at most `concurrency` answers unstored.
+      await done
     } catch {
       failed++
     }

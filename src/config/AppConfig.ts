@@ -176,7 +176,7 @@ const raw = Config.all({
     refreshAhead: Rules.duration("REFRESH_AHEAD", "10 minutes", { min: "1 second", max: "1 day" }),
     batch: Rules.integer("MONITOR_BATCH", 500, { min: 1, max: 10_000 }),
     concurrency: Rules.integer("MONITOR_CONCURRENCY", 16, { min: 1, max: 1_000 }),
-    storeLinger: Rules.duration("MONITOR_STORE_LINGER", "20 millis", { max: "1 second" }),
+    storeLinger: Rules.duration("MONITOR_STORE_LINGER", "0 millis", { max: "1 second" }),
     expirationWarning: Rules.checked("EXPIRATION_WARNING_DAYS", Rules.integerIn(0, 365)).pipe(
       Config.map(Duration.days),
       Config.withDefault(Duration.days(7))

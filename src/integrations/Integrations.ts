@@ -11,7 +11,7 @@ import {
   InvalidReturnTo,
   InvalidState,
   NotConnected,
-  DatabaseUnavailable,
+  type DatabaseUnavailable,
   type PlatformNotConfigured,
   type ProviderError,
   type StateExpired,
@@ -284,31 +284,20 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
           }
           return (userId: string): ReadonlyArray<Connection> => byUser.get(userId) ?? []
         }),
-      { workers: 4, maxBatch: 100 }
+      // While the database stalls, every worker is stuck on a statement: a request queued behind
+      // them is failed with theirs, rather than waiting for them to fail before its own even starts.
+      { workers: 4, maxBatch: 100, failsWaiting: (error) => error._tag === "DatabaseUnavailable" }
     )
-    /**
-     * A caller waits for its batch at most one statement timeout, queueing included: while the
-     * database stalls, every batch worker is stuck on a statement, and a request queued behind
-     * them would otherwise wait for one of theirs to time out before its own even starts.
-     */
-    const connectionsOfUser = (userId: string) =>
-      connectionsOf.lookup(userId).pipe(
-        Effect.timeoutFail({
-          duration: app.database.pool.statementTimeout,
-          onTimeout: () => new DatabaseUnavailable({ message: "The database did not answer in time; retry later" })
-        })
-      )
-
     const statuses = (userId: string) =>
       Effect.gen(function*() {
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOfUser(userId), now])
+        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
         return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t, cipher.knows))
       })
 
     const status = (userId: string, platform: string) =>
       Effect.gen(function*() {
         yield* registry.definition(platform)
-        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOfUser(userId), now])
+        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
         const rows = all.filter((r) => r.platform === platform)
         const listing = platforms.find((p) => p.key === platform)
         return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t, cipher.knows)

@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Effect, Exit, Queue } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Option, Queue } from "effect"
 
 /**
  * A real timer, not the Clock: how long items wait to be sent together is the event loop's
@@ -40,7 +40,16 @@ export interface Batcher<K, A, E> {
  */
 export const makeBatcher = <K, A, E>(
   lookupMany: (keys: ReadonlyArray<K>) => Effect.Effect<(key: K) => A, E>,
-  options: { readonly workers: number; readonly maxBatch: number; readonly lingerMs?: number }
+  options: {
+    readonly workers: number
+    readonly maxBatch: number
+    readonly lingerMs?: number
+    /**
+     * A batch that fails with such an error fails every lookup waiting behind it too, at once:
+     * they would meet the same (a database that stopped answering), after waiting for a worker.
+     */
+    readonly failsWaiting?: (error: E) => boolean
+  }
 ) =>
   Effect.gen(function*() {
     type Then = (answer: Exit.Exit<A, E>) => Effect.Effect<void>
@@ -49,6 +58,8 @@ export const makeBatcher = <K, A, E>(
       Effect.gen(function*() {
         const batch = yield* gather(waiting, options.maxBatch, options.lingerMs)
         const exit = yield* Effect.exit(lookupMany(batch.map(([key]) => key)))
+        const failed = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+        if (failed !== undefined && options.failsWaiting?.(failed) === true) batch.push(...(yield* Queue.takeAll(waiting)))
         for (const [key, then] of batch) {
           // A caller's continuation that dies is a bug of that caller: it must not stop the batches of others.
           yield* then(Exit.map(exit, (answer) => answer(key))).pipe(

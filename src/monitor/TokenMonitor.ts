@@ -170,8 +170,8 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
 
     /**
      * One kind of work over every row the claims give: MONITOR_CONCURRENCY workers, each
-     * taking the next row once the platform has answered its last one (the answer is stored
-     * meanwhile, in batches). The workers run in a scope of the pass's own, not as children
+     * taking the next row once its last one's outcome is stored (in batches, with the other
+     * workers' outcomes). The workers run in a scope of the pass's own, not as children
      * of the pass: when the pass is interrupted it stops handing out rows, and waits for each
      * worker to finish the row in hand and for every answer to be stored — a platform that
      * rotates refresh tokens has retired the old one once it answers.

@@ -238,7 +238,7 @@ describe("configuration", () => {
       expect(Duration.toMinutes(d.monitor.refreshAhead)).toBe(10)
       expect(d.monitor.batch).toBe(500)
       expect(d.monitor.concurrency).toBe(16)
-      expect(Duration.toMillis(d.monitor.storeLinger)).toBe(20)
+      expect(Duration.toMillis(d.monitor.storeLinger)).toBe(0)
       expect(Duration.toHours(d.monitor.expirationWarning)).toBe(7 * 24)
       expect(Duration.toHours(d.monitor.validateInterval)).toBe(24)
       expect(Duration.toMinutes(d.tokens.leaseDuration)).toBe(2)

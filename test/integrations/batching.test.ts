@@ -110,3 +110,50 @@ describe("makeBatcher", () => {
       expect(batches).toEqual([["a", "b"]])
     })))
 })
+
+describe("makeBatcher with failsWaiting", () => {
+  /** A lookup that waits for `gate`, then fails its first batch with `error` and answers the others. */
+  const failingFirst = (gate: Deferred.Deferred<void>, error: string) => {
+    const batches: Array<ReadonlyArray<string>> = []
+    const lookupMany = (keys: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        batches.push(keys)
+        if (batches.length > 1) return (key: string) => key.toUpperCase()
+        yield* Deferred.await(gate)
+        return yield* Effect.fail(error)
+      })
+    return { batches, lookupMany }
+  }
+
+  it.scoped("a batch failing with such an error fails the lookups waiting behind it at once, without running them", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { batches, lookupMany } = failingFirst(gate, "unavailable")
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10, failsWaiting: (e) => e === "unavailable" })
+      const first = yield* Effect.fork(lookup("a"))
+      yield* settle
+      const waiting = yield* Effect.fork(Effect.all(["b", "c"].map((k) => Effect.exit(lookup(k))), { concurrency: "unbounded" }))
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Effect.exit(Fiber.join(first))).toEqual(Exit.fail("unavailable"))
+      expect(yield* Fiber.join(waiting)).toEqual([Exit.fail("unavailable"), Exit.fail("unavailable")])
+      expect(batches).toEqual([["a"]])
+      // Later lookups are batched as before.
+      expect(yield* lookup("d")).toBe("D")
+    }))
+
+  it.scoped("a batch failing with another error leaves the lookups waiting behind it to their own batch", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { batches, lookupMany } = failingFirst(gate, "bad row")
+      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10, failsWaiting: (e) => e === "unavailable" })
+      const first = yield* Effect.fork(Effect.exit(lookup("a")))
+      yield* settle
+      const waiting = yield* Effect.fork(Effect.all(["b", "c"].map(lookup), { concurrency: "unbounded" }))
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(first)).toEqual(Exit.fail("bad row"))
+      expect(yield* Fiber.join(waiting)).toEqual(["B", "C"])
+      expect(batches).toEqual([["a"], ["b", "c"]])
+    }))
+})

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
-import pg from "pg"
 import { PgLive, rememberNames } from "../../src/db/Database.js"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
 import { closedParent, isAlive } from "../../src/db/embeddedGuards.js"
 import { testConfig, testSettings } from "../support/config.js"
+import { answers } from "../support/database.js"
 import { failureTagged } from "../support/effects.js"
 
 const withUrl = (url: string) =>
@@ -24,15 +24,6 @@ const scratch = Effect.acquireRelease(
   }),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
-
-const answers = (url: Redacted.Redacted) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: Redacted.value(url) })
-    await client.connect()
-    const { rows } = await client.query<{ one: number }>("select 1 as one")
-    await client.end()
-    return rows[0]?.one
-  })
 
 /** Initialises the data directory with a start that stops cleanly. */
 const initialised = (dataDir: string) => Effect.scoped(startEmbeddedPostgres(dataDir))

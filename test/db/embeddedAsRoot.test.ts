@@ -8,6 +8,7 @@ import pg from "pg"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
 import { readPostmaster } from "../../src/db/embeddedGuards.js"
 import { findBinaries } from "../../src/db/embeddedPlacement.js"
+import { answers } from "../support/database.js"
 import { failureTagged } from "../support/effects.js"
 import { scratchDirectory, startService } from "../support/processes.js"
 
@@ -20,15 +21,6 @@ const closedHome = (root: string) => {
   chmodSync(home, 0o700)
   return home
 }
-
-const answers = (url: Redacted.Redacted) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: Redacted.value(url) })
-    await client.connect()
-    const { rows } = await client.query<{ one: number }>("select 1 as one")
-    await client.end()
-    return rows[0]?.one
-  })
 
 /** The log lines an effect writes, as text. */
 const logged = (lines: Array<string>) => Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void lines.push(String(message))))

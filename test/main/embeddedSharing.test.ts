@@ -2,19 +2,13 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { isAlive, readPostmaster } from "../../src/db/embeddedGuards.js"
 import { randomKey } from "../support/config.js"
-import { FRONTEND } from "../support/harness.js"
-import { eventually, keyVariable, scratchDirectory, sleep, startService } from "../support/processes.js"
+import { eventually, scratchDirectory, serviceEnv, sleep, startService } from "../support/processes.js"
 
 const key = randomKey("k1")
 
 /** Every command on one embedded data directory, as a developer runs them without DATABASE_URL. */
 const on = (work: string) => ({
-  DEPLOY_ENV: "development",
-  FRONTEND_URL: FRONTEND,
-  HOST: "127.0.0.1",
-  PORT: "0",
-  TOKEN_ENCRYPTION_KEYS: keyVariable(key),
-  API_KEYS: "process-test-api-key-0123456789",
+  ...serviceEnv(key),
   MONITOR_INTERVAL: "1s",
   EMBEDDED_DATABASE_DIR: join(work, "data", "pg"),
   DEV_SECRETS_FILE: join(work, "data", "secrets.json")

@@ -1,12 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Scope } from "effect"
-import { pgClientLayer } from "../../src/db/Database.js"
-import { migrate } from "../../src/db/migrations.js"
 import { randomKey } from "../support/config.js"
-import { freshDatabase, testPool } from "../support/database.js"
-import { FRONTEND, redirectUri } from "../support/harness.js"
+import { redirectUri } from "../support/harness.js"
 import { startFakeGsc } from "../support/platforms/index.js"
-import { eventually, keyVariable, scratchDirectory, seedDue, sleep, startService, storedConnections } from "../support/processes.js"
+import { eventually, migratedDatabase, scratchDirectory, seedDue, serviceEnv, sleep, startService, storedConnections } from "../support/processes.js"
 
 const key = randomKey("k1")
 const CONCURRENCY = 8
@@ -16,17 +12,13 @@ describe("a monitor killed with SIGKILL mid-pass", () => {
   it("loses at most MONITOR_CONCURRENCY rotated tokens, and the next pass refreshes every other row", async () => {
     // Rotating, refusing a used refresh token, answering fast: many answers are on their way to storage at any instant.
     const fake = await startFakeGsc({ rotateRefreshTokens: true, latencyMs: 5 })
-    const scope = Effect.runSync(Scope.make())
     try {
-      const url = await Effect.runPromise(Scope.extend(freshDatabase, scope))
-      await Effect.runPromise(migrate().pipe(Effect.provide(pgClientLayer(Redacted.make(url), testPool)), Effect.orDie))
+      const url = await migratedDatabase()
       const users = Array.from({ length: 300 }, (_, i) => `killed-${i}`)
       await seedDue(url, key, fake, "gsc", users)
       const env = {
-        DEPLOY_ENV: "development",
-        FRONTEND_URL: FRONTEND,
+        ...serviceEnv(key),
         DATABASE_URL: url,
-        TOKEN_ENCRYPTION_KEYS: keyVariable(key),
         MONITOR_CONCURRENCY: String(CONCURRENCY),
         MONITOR_BATCH: "50",
         LEASE_DURATION: `${LEASE_SECONDS}s`,
@@ -59,7 +51,6 @@ describe("a monitor killed with SIGKILL mid-pass", () => {
       }
       expect(end.filter((c) => lost.includes(c.userId)).map((c) => c.status)).toEqual(lost.map(() => "needs_reauth"))
     } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
       await fake.close()
     }
   }, 120_000)

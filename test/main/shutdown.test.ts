@@ -1,25 +1,17 @@
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
-import { migrate } from "../../src/db/migrations.js"
-import { pgClientLayer } from "../../src/db/Database.js"
 import { randomKey } from "../support/config.js"
-import { freshDatabase, testPool } from "../support/database.js"
-import { FRONTEND, redirectUri } from "../support/harness.js"
+import { redirectUri } from "../support/harness.js"
 import { startFakeGsc } from "../support/platforms/index.js"
-import { eventually, keyVariable, scratchDirectory, seedDue, sleep, startService, storedConnections } from "../support/processes.js"
+import { eventually, migratedDatabase, scratchDirectory, seedDue, serviceEnv, sleep, startService, storedConnections } from "../support/processes.js"
 
 const key = randomKey("k1")
 
 /** What the service needs to refresh GSC connections against `fake`, every second. */
-const serviceEnv = (fake: Awaited<ReturnType<typeof startFakeGsc>>) => ({
-  DEPLOY_ENV: "development",
-  FRONTEND_URL: FRONTEND,
-  HOST: "127.0.0.1",
-  PORT: "0",
-  TOKEN_ENCRYPTION_KEYS: keyVariable(key),
-  API_KEYS: "process-test-api-key-0123456789",
+const refreshingEnv = (fake: Awaited<ReturnType<typeof startFakeGsc>>) => ({
+  ...serviceEnv(key),
   MONITOR_INTERVAL: "1s",
   ...fake.env(redirectUri("gsc"))
 })
@@ -38,21 +30,13 @@ const joinEmbedded = async (dataDir: string) => {
   return { url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
-/** A fresh, migrated database on the test server, dropped with the returned close. */
-const freshMigrated = async () => {
-  const scope = Effect.runSync(Scope.make())
-  const url = await Effect.runPromise(Scope.extend(freshDatabase, scope))
-  await Effect.runPromise(migrate().pipe(Effect.provide(pgClientLayer(Redacted.make(url), testPool)), Effect.orDie))
-  return { url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
 describe("stopping the service while a platform call is in flight", () => {
   it("Ctrl-C (two SIGINTs to the process group, 5 ms apart) waits for the rotated token, stores it and exits 0", async () => {
     const fake = await fakePlatform()
     const work = scratchDirectory()
     const dataDir = join(work, "data", "pg")
     // The service starts the embedded PostgreSQL itself, as `npm start` does without DATABASE_URL.
-    const service = startService(["serve"], { ...serviceEnv(fake), EMBEDDED_DATABASE_DIR: dataDir, DEV_SECRETS_FILE: join(work, "data", "secrets.json") }, work)
+    const service = startService(["serve"], { ...refreshingEnv(fake), EMBEDDED_DATABASE_DIR: dataDir, DEV_SECRETS_FILE: join(work, "data", "secrets.json") }, work)
     await service.waitForLine(/Listening on http/)
     const db = await joinEmbedded(dataDir)
     try {
@@ -77,20 +61,19 @@ describe("stopping the service while a platform call is in flight", () => {
 
   it("SIGTERM then SIGINT to the process alone, 5 ms apart: the same", async () => {
     const fake = await fakePlatform()
-    const db = await freshMigrated()
+    const url = await migratedDatabase()
     try {
-      await seedDue(db.url, key, fake, "gsc", ["term-int"])
-      const service = startService(["monitor"], { ...serviceEnv(fake), DATABASE_URL: db.url }, scratchDirectory())
+      await seedDue(url, key, fake, "gsc", ["term-int"])
+      const service = startService(["monitor"], { ...refreshingEnv(fake), DATABASE_URL: url }, scratchDirectory())
       await eventually(() => fake.requestsTo("token").length === 1, 15_000, "the refresh to reach the platform")
       service.signal("SIGTERM")
       await sleep(5)
       service.signal("SIGINT")
       expect(await service.exit).toEqual({ code: 0, signal: null })
-      const after = (await storedConnections(db.url, key, "gsc", ["term-int"]))[0]
+      const after = (await storedConnections(url, key, "gsc", ["term-int"]))[0]
       expect(fake.isLiveRefreshToken(after?.refreshToken ?? "")).toBe(true)
       expect(after?.lastRefreshedAt).not.toBeNull()
     } finally {
-      await db.close()
       await fake.close()
     }
   }, 90_000)

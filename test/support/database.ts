@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Redacted } from "effect"
+import pg from "pg"
 import { inject } from "vitest"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { migrate } from "../../src/db/migrations.js"
@@ -41,3 +42,13 @@ export const EmptyDatabaseLive = Layer.unwrapScoped(
 
 /** A pool on a fresh database with every migration applied: what each storage test file starts from. */
 export const TestDatabaseLive = Layer.effectDiscard(migrate()).pipe(Layer.provideMerge(EmptyDatabaseLive))
+
+/** What `select 1` gives on the server at `url`, over a connection of its own. */
+export const answers = (url: Redacted.Redacted) =>
+  Effect.promise(async () => {
+    const client = new pg.Client({ connectionString: Redacted.value(url) })
+    await client.connect()
+    const { rows } = await client.query<{ one: number }>("select 1 as one")
+    await client.end()
+    return rows[0]?.one
+  })

@@ -2,14 +2,17 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Exit, Option, Redacted, Scope } from "effect"
 import { afterEach, onTestFinished } from "vitest"
 import type { EncryptionKey } from "../../src/config/secrets.js"
 import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import { pgClientLayer } from "../../src/db/Database.js"
+import { migrate } from "../../src/db/migrations.js"
 import { TokenCipher } from "../../src/crypto/TokenCipher.js"
 import { testConfig } from "./config.js"
-import { testPool } from "./database.js"
+import { seedDueConnections } from "./connections.js"
+import { freshDatabase, testPool } from "./database.js"
+import { FRONTEND } from "./harness.js"
 import type { FakeOAuthPlatform } from "./platforms/index.js"
 
 /** The service as `npm start` runs it, built by the tests' global setup. */
@@ -114,7 +117,7 @@ export const startService = (args: ReadonlyArray<string>, env: Readonly<Record<s
 export const keyVariable = (key: EncryptionKey) => `${key.id}:${Buffer.from(Redacted.value(key.key)).toString("base64")}`
 
 /** Runs `f` with the repository of the database at `url`, sealing with `key`. */
-export const withRepository = <A, E>(url: Redacted.Redacted | string, key: EncryptionKey, f: (repo: ConnectionRepository) => Effect.Effect<A, E>) =>
+export const withRepository = <A, E>(url: Redacted.Redacted | string, key: EncryptionKey, f: (repo: ConnectionRepository) => Effect.Effect<A, E, ConnectionRepository>) =>
   Effect.runPromise(
     Effect.flatMap(ConnectionRepository, f).pipe(
       Effect.provide(ConnectionRepository.DefaultWithoutDependencies),
@@ -127,23 +130,7 @@ export const withRepository = <A, E>(url: Redacted.Redacted | string, key: Encry
 
 /** Stores, for each user, a connection to `fake` with a token pair it issued, expiring in a minute (due for the monitor). */
 export const seedDue = (url: Redacted.Redacted | string, key: EncryptionKey, fake: FakeOAuthPlatform, platform: string, users: ReadonlyArray<string>) =>
-  withRepository(url, key, (repo) =>
-    Effect.forEach(users, (userId) => {
-      const pair = fake.mint()
-      return repo.upsert({
-        userId,
-        platform,
-        accountId: "",
-        providerData: {},
-        tokens: {
-          accessToken: Redacted.make(pair.accessToken),
-          refreshToken: Option.fromNullable(pair.refreshToken).pipe(Option.map(Redacted.make)),
-          tokenType: "Bearer",
-          scope: null,
-          expiresAt: new Date(Date.now() + 60_000)
-        }
-      }, new Date())
-    }, { concurrency: 10, discard: true }))
+  withRepository(url, key, () => seedDueConnections(fake, platform, users))
 
 /** Each user's connection as stored, with its tokens decrypted. */
 export const storedConnections = (url: Redacted.Redacted | string, key: EncryptionKey, platform: string, users: ReadonlyArray<string>) =>
@@ -170,4 +157,23 @@ export const eventually = async (check: () => boolean | Promise<boolean>, timeou
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
     await sleep(25)
   }
+}
+
+/** What every service process of a test is given: development, the test's encryption key, an API key, any free port. */
+export const serviceEnv = (key: EncryptionKey): Record<string, string> => ({
+  DEPLOY_ENV: "development",
+  FRONTEND_URL: FRONTEND,
+  HOST: "127.0.0.1",
+  PORT: "0",
+  TOKEN_ENCRYPTION_KEYS: keyVariable(key),
+  API_KEYS: "process-test-api-key-0123456789"
+})
+
+/** A fresh, migrated database on the test server, dropped once the test is done. */
+export const migratedDatabase = async () => {
+  const scope = Effect.runSync(Scope.make())
+  onTestFinished(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  const url = await Effect.runPromise(Scope.extend(freshDatabase, scope))
+  await Effect.runPromise(migrate().pipe(Effect.provide(pgClientLayer(Redacted.make(url), testPool)), Effect.orDie))
+  return url
 }

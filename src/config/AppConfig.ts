@@ -38,6 +38,25 @@ export interface Settings {
   readonly tokens: TokenSettings
   readonly statusCache: StatusCacheSettings
   readonly monitor: MonitorSettings
+  readonly retention: RetentionSettings
+  readonly server: ServerSettings
+}
+
+export interface RetentionSettings {
+  /** Events older than this are deleted (EVENTS_RETENTION). */
+  readonly events: Duration.Duration
+  /** `refreshed` events older than this are deleted (REFRESH_EVENTS_RETENTION): one is written per refresh. */
+  readonly refreshEvents: Duration.Duration
+}
+
+/** Bounds of the HTTP server on slow or idle clients. */
+export interface ServerSettings {
+  /** Time to receive a request's headers (HTTP_HEADERS_TIMEOUT). */
+  readonly headersTimeout: Duration.Duration
+  /** Time to receive a whole request, body included (HTTP_REQUEST_TIMEOUT); past it, 408. */
+  readonly requestTimeout: Duration.Duration
+  /** How long an idle kept-alive connection stays open (HTTP_KEEP_ALIVE_TIMEOUT). */
+  readonly keepAliveTimeout: Duration.Duration
 }
 
 export interface TokenSettings {
@@ -83,6 +102,13 @@ export interface OAuthSettings {
   readonly httpTimeout: Duration.Duration
   /** Refuse production-looking redirect hosts under development too. */
   readonly strictEnvMatch: boolean
+  /**
+   * OAUTH_CONFIRMATION: "required" stores a callback's grant as pending until the application
+   * confirms it for the user who completed the flow; "off" stores it for the state's user at once.
+   */
+  readonly confirmation: "required" | "off"
+  /** Live authorisation requests kept per (user, platform) (OAUTH_MAX_PENDING); the oldest are dropped. */
+  readonly maxPending: number
 }
 
 /** The configuration could not be used; one line per problem, each naming its variable. */
@@ -158,7 +184,12 @@ const raw = Config.all({
   ),
   oauth: Config.all({
     httpTimeout: Rules.duration("OAUTH_HTTP_TIMEOUT", "10 seconds", { min: "10 millis", max: "10 minutes" }),
-    strictEnvMatch: Rules.boolean("STRICT_ENV_MATCH", false)
+    strictEnvMatch: Rules.boolean("STRICT_ENV_MATCH", false),
+    confirmation: Rules.checked("OAUTH_CONFIRMATION", (raw): Either.Either<"required" | "off", string> => {
+      const value = raw.trim().toLowerCase()
+      return value === "required" || value === "off" ? Either.right(value) : Either.left("must be required or off")
+    }).pipe(Config.withDefault<"required" | "off">("required")),
+    maxPending: Rules.integer("OAUTH_MAX_PENDING", 10, { min: 1, max: 1000 })
   }),
   tokens: Config.all({
     minTtl: Rules.duration("ACCESS_TOKEN_MIN_TTL", "5 minutes", { max: "1 day" }),
@@ -194,6 +225,15 @@ const raw = Config.all({
         ))
     )
   ),
+  retention: Config.all({
+    events: Rules.duration("EVENTS_RETENTION", "90 days", { min: "1 day", max: "3650 days" }),
+    refreshEvents: Rules.duration("REFRESH_EVENTS_RETENTION", "7 days", { min: "1 hour", max: "3650 days" })
+  }),
+  server: Config.all({
+    headersTimeout: Rules.duration("HTTP_HEADERS_TIMEOUT", "10 seconds", { min: "1 second", max: "5 minutes" }),
+    requestTimeout: Rules.duration("HTTP_REQUEST_TIMEOUT", "30 seconds", { min: "1 second", max: "10 minutes" }),
+    keepAliveTimeout: Rules.duration("HTTP_KEEP_ALIVE_TIMEOUT", "5 seconds", { min: "1 second", max: "10 minutes" })
+  }),
   logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
   logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
 })
@@ -296,7 +336,9 @@ export const loadSettings = (options: { readonly servesApi: boolean }) =>
       oauth: c.oauth,
       tokens: c.tokens,
       statusCache: c.statusCache,
-      monitor: c.monitor
+      monitor: c.monitor,
+      retention: c.retention,
+      server: c.server
     }
     return settings
   })

@@ -31,7 +31,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   tokenApiKeys: [Redacted.make("test-token-key-0123456789")],
   logLevel: LogLevel.Info,
   logFormat: "pretty",
-  oauth: { httpTimeout: Duration.seconds(10), strictEnvMatch: false },
+  oauth: { httpTimeout: Duration.seconds(10), strictEnvMatch: false, confirmation: "required", maxPending: 10 },
   tokens: { minTtl: Duration.minutes(5), leaseDuration: Duration.minutes(2), refreshWait: Duration.seconds(2), retryAfterMax: Duration.hours(1) },
   statusCache: { ttl: Duration.minutes(5), capacity: 10_000 },
   monitor: {
@@ -45,6 +45,8 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
     expirationWarning: Duration.days(7),
     validateInterval: Duration.hours(24)
   },
+  retention: { events: Duration.days(90), refreshEvents: Duration.days(7) },
+  server: { headersTimeout: Duration.seconds(10), requestTimeout: Duration.seconds(30), keepAliveTimeout: Duration.seconds(5) },
   ...overrides
 })
 

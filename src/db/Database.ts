@@ -213,6 +213,16 @@ export const orUnavailable = <A, R>(
     Effect.catchSomeDefect((defect) => (defect instanceof SqlError ? Option.some(unavailable(defect)) : Option.none()))
   )
 
+/**
+ * `effect` in one transaction, whose statements' failures are already typed (repositories'
+ * DatabaseUnavailable); a failed BEGIN, COMMIT or ROLLBACK is DatabaseUnavailable too.
+ */
+export const inTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseUnavailable, R> =>
+  sql.withTransaction(effect).pipe(
+    Effect.catchIf((e): e is SqlError => e instanceof SqlError, unavailable),
+    Effect.catchSomeDefect((defect) => (defect instanceof SqlError ? Option.some(unavailable(defect)) : Option.none()))
+  )
+
 /** Answers when the database does, within the timeout. */
 export const ping = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -60,7 +60,8 @@ export const EventKind = Schema.Literal(
   "expiring_soon",
   "disconnected",
   "revoked",
-  "recovered"
+  "recovered",
+  "confirmation_refused"
 )
 export type EventKind = typeof EventKind.Type
 

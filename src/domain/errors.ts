@@ -197,3 +197,20 @@ export class RefreshInProgress extends Schema.TaggedError<RefreshInProgress>()(
   { platform: Schema.String },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
+
+/**
+ * The grant of a confirmation code was obtained by a flow started for another user: it is
+ * revoked at the platform where the platform allows it, and nothing is connected.
+ */
+export class ConfirmationRefused extends Schema.TaggedError<ConfirmationRefused>()(
+  "ConfirmationRefused",
+  { platform: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {}
+
+/** No grant waits for this confirmation code (unknown, already used, or for another platform), or it expired. */
+export class InvalidConfirmation extends Schema.TaggedError<InvalidConfirmation>()(
+  "InvalidConfirmation",
+  { platform: Schema.String, reason: Schema.Literal("unknown", "expired"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}

@@ -8,9 +8,11 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import { Context, Schema } from "effect"
 import {
   CircuitOpen,
+  ConfirmationRefused,
   ConnectionUnreadable,
   DatabaseUnavailable,
   InvalidClient,
+  InvalidConfirmation,
   InvalidGrant,
   InvalidReturnTo,
   NotConnected,
@@ -25,6 +27,7 @@ import {
   AuthorizeRequest,
   AuthUrlPayloadJson,
   CallbackQuery,
+  ConfirmRequest,
   ConnectionsResponse,
   ConnectionStatusJson,
   DisconnectResponse,
@@ -113,6 +116,20 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
       .addError(InvalidGrant)
       .addError(PayloadTooLarge)
       .annotate(OpenApi.Description, "Starts a connection: the URL to send the user to")
+  )
+  .add(
+    HttpApiEndpoint.post("confirm", "/v1/users/:user_id/connections/:platform/confirm")
+      .setPath(UserPlatformPath)
+      .setPayload(ConfirmRequest)
+      .addSuccess(ConnectionStatusJson)
+      .addError(UnknownPlatform)
+      .addError(InvalidConfirmation)
+      .addError(ConfirmationRefused)
+      .addError(PayloadTooLarge)
+      .annotate(
+        OpenApi.Description,
+        "Confirms a pending grant for the user logged in where the browser landed (user_id): connected when the flow was started for that user; otherwise 403, and the grant is revoked"
+      )
   )
   .add(
     HttpApiEndpoint.post("refresh", "/v1/users/:user_id/connections/:platform/refresh")

@@ -23,8 +23,10 @@ export const callbackSecurityHeaders = {
 export interface CallbackMessage {
   readonly type: "oauth-integrations:callback"
   readonly platform: string
-  readonly status: "connected" | "error"
+  readonly status: "connected" | "pending" | "error"
   readonly reason: string | null
+  /** With status "pending": the one-time code the application confirms for the user who completed the flow. */
+  readonly confirmation?: string
 }
 
 /**
@@ -35,7 +37,11 @@ export const popupPage = (message: CallbackMessage, targetOrigin: string) => {
   const script = `(function(){var m=${jsonForScript(message)};var o=${jsonForScript(targetOrigin)};` +
     `if(window.opener){window.opener.postMessage(m,o);}window.close();})();`
   const hash = createHash("sha256").update(script, "utf8").digest("base64")
-  const text = message.status === "connected" ? "Connected. You can close this window." : "The connection did not complete. You can close this window."
+  const text = message.status === "connected"
+    ? "Connected. You can close this window."
+    : message.status === "pending"
+    ? "Authorised. You can close this window."
+    : "The connection did not complete. You can close this window."
   const html = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(message.platform)}</title></head>

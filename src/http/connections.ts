@@ -32,6 +32,8 @@ export const ConnectionsLive = HttpApiBuilder.group(Api, "connections", (handler
             }
           })
         ))
+      .handle("confirm", ({ path, payload }) =>
+        Effect.map(integrations.confirm(path.user_id, path.platform, payload.confirmation), connectionStatusJson))
       .handle("refresh", ({ path }) =>
         integrations.refresh(path.user_id, path.platform).pipe(
           Effect.zipRight(integrations.status(path.user_id, path.platform)),

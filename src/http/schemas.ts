@@ -73,6 +73,12 @@ export const ConnectionsResponse = Schema.Struct({
   connections: Schema.Array(ConnectionStatusJson)
 })
 
+export const ConfirmRequest = Schema.Struct({
+  confirmation: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9_-]{1,200}$/, { message: () => "confirmation must be the code the callback gave (letters, digits, - and _)" })
+  ).annotations({ description: "The one-time code the callback gave the browser (status=pending)" })
+})
+
 export const AuthorizeRequest = Schema.Struct({
   return_to: Schema.optional(Schema.String.pipe(Schema.maxLength(2048))),
   mode: Schema.optional(Schema.Literal("redirect", "popup"))
@@ -119,7 +125,8 @@ const CallbackParam = Schema.Union(Schema.String, Schema.Array(Schema.String))
 export const CallbackQuery = Schema.Struct({
   state: Schema.optional(CallbackParam),
   code: Schema.optional(CallbackParam),
-  error: Schema.optional(CallbackParam)
+  error: Schema.optional(CallbackParam),
+  iss: Schema.optional(CallbackParam)
 })
 
 export const StepFiveResponse = Schema.Union(

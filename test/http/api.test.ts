@@ -103,6 +103,7 @@ describe("HTTP API", () => {
           "/v1/users/{user_id}/connections",
           "/v1/users/{user_id}/connections/{platform}",
           "/v1/users/{user_id}/connections/{platform}/authorize",
+          "/v1/users/{user_id}/connections/{platform}/confirm",
           "/v1/users/{user_id}/connections/{platform}/refresh",
           "/v1/users/{user_id}/connections/{platform}/token",
           "/v1/users/{user_id}/events",

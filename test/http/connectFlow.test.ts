@@ -22,12 +22,15 @@ describe("connect flow over HTTP", () => {
           const fake = fakes[platform]
           const user = `flow-${platform}`
 
-          const { payload, redirect, callback } = yield* connect(instance, user, platform, { return_to: `${FRONTEND}/settings` })
+          const { payload, redirect, callback, confirmed } = yield* connect(instance, user, platform, { return_to: `${FRONTEND}/settings` })
           expect(payload.details.platform).toBe(platform)
           expect(callback.status).toBe(302)
           const landing = new URL(callback.headers.get("location") ?? "")
           expect(landing.origin + landing.pathname).toBe(`${FRONTEND}/settings`)
-          expect(landing.searchParams.get("status")).toBe("connected")
+          // Held for the application's confirmation, which `connect` gave for the same user.
+          expect(landing.searchParams.get("status")).toBe("pending")
+          expect(landing.searchParams.get("confirmation")).toMatch(/^[A-Za-z0-9_-]{43}$/)
+          expect(confirmed?.status).toBe(200)
           expect(landing.searchParams.get("platform")).toBe(platform)
           expect(callback.headers.get("referrer-policy")).toBe("no-referrer")
           expect(callback.headers.get("cache-control")).toBe("no-store")

@@ -17,6 +17,7 @@ import {
   RefreshInProgress,
   UnknownPlatform
 } from "../../src/domain/errors.js"
+import { Grants } from "../../src/integrations/Grants.js"
 import { Integrations, REFRESH_PENDING } from "../../src/integrations/Integrations.js"
 import { Refresher } from "../../src/integrations/Refresher.js"
 import { StatusChanges } from "../../src/integrations/StatusChanges.js"
@@ -144,6 +145,7 @@ const integrations = (mocks: Mocks) =>
         _tag: "Integrations/EventRepository",
         append: (event) => Effect.sync(() => void mocks.events?.push(event))
       }),
+      Layer.mock(Grants, { _tag: "Integrations/Grants" }),
       TokenCipher.Default,
       StatusChanges.None,
       testConfig()

@@ -27,9 +27,22 @@ export const call = (instance: Instance, path: string, init?: Parameters<Instanc
 export const post = (instance: Instance, path: string, body: unknown = {}, key?: string | null) =>
   call(instance, path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" }, ...(key === undefined ? {} : { key }) })
 
+/** The one-time confirmation code a callback's answer carries (a redirect's query, or a popup page's message), if any. */
+export const confirmationOf = (callback: Response, body?: string): string | undefined => {
+  const location = callback.headers.get("location")
+  if (location !== null) return new URL(location).searchParams.get("confirmation") ?? undefined
+  return body === undefined ? undefined : /"confirmation":"([A-Za-z0-9_-]+)"/.exec(body)?.[1]
+}
+
+/** What the application's back end does where the browser lands: confirm the grant for the user logged in there. */
+export const confirm = (instance: Instance, userId: string, platform: string, confirmation: string, key?: string | null) =>
+  post(instance, `/v1/users/${userId}/connections/${platform}/confirm`, { confirmation }, key)
+
 /**
  * The browser's part of a connection: POST authorize, follow auth_url to the fake
- * platform (which consents at once), and bring its redirect back to the service's callback.
+ * platform (which consents at once), and bring its redirect back to the service's callback;
+ * then, when the callback holds the grant for confirmation, the application's confirmation
+ * for the same user (`confirmed`).
  */
 export const connect = (instance: Instance, userId: string, platform: string, body: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
@@ -45,7 +58,13 @@ export const connect = (instance: Instance, userId: string, platform: string, bo
     }
     const back = new URL(location)
     const callback = yield* call(instance, `/oauth/${platform}/callback${back.search}`, { key: null })
-    return { payload, redirect: back, callback }
+    const page = callback.headers.get("content-type")?.includes("text/html") === true ? yield* Effect.promise(() => callback.clone().text()) : undefined
+    const code = confirmationOf(callback, page)
+    const confirmed = code === undefined ? undefined : yield* confirm(instance, userId, platform, code)
+    if (confirmed !== undefined && confirmed.status !== 200) {
+      return yield* Effect.dieMessage(`confirm answered ${confirmed.status}: ${yield* Effect.promise(() => confirmed.text())}`)
+    }
+    return { payload, redirect: back, callback, confirmed }
   })
 
 export interface RawResponse {

@@ -26,7 +26,7 @@ export const bing: PlatformDefinition = {
   scopes: ["webmaster.manage"],
   scopeSeparator: " ",
   authorizeParams: {},
-  pkce: false,
+  pkce: "unconfirmed",
   client: "confidential",
   clientAuth: "body",
   tokenBody: "form",

@@ -36,7 +36,7 @@ export interface PlatformSettings {
   readonly overridden: ReadonlySet<string>
   readonly scopes: ReadonlyArray<string>
   readonly tokenBody: "form" | "json"
-  /** Send a PKCE S256 challenge: the definition's `pkce` unless `<KEY>_PKCE` says otherwise. */
+  /** Send a PKCE S256 challenge: by the definition's `pkce` support unless `<KEY>_PKCE` says otherwise. */
   readonly pkce: boolean
   readonly timeout: Duration.Duration
 }
@@ -57,6 +57,8 @@ export interface PlatformContext {
   readonly tokenRequest: (params: Readonly<Record<string, string>>) => Effect.Effect<TokenGrant, ProviderError, HttpClient.HttpClient>
 }
 
+export type PkceSupport = "required" | "supported" | "unconfirmed" | "none"
+
 /**
  * A platform, as data plus the few functions where its wire format differs from plain
  * OAuth 2.0. The generic engine (src/oauth) does everything else.
@@ -73,8 +75,22 @@ export interface PlatformDefinition {
   readonly scopeSeparator: string
   /** Extra authorize parameters (access_type, prompt, ...). */
   readonly authorizeParams: Readonly<Record<string, string>>
-  /** Send a PKCE S256 challenge (RFC 7636) by default; `<KEY>_PKCE` overrides it. */
-  readonly pkce: boolean
+  /**
+   * What the platform does with PKCE (RFC 7636), as its documentation confirms it: "required"
+   * (it refuses a flow without a challenge), "supported" (it checks the verifier of a challenge
+   * it was sent), "unconfirmed" (not known either way), "none" (it has no PKCE). A challenge is
+   * sent by default where required or supported, and `<KEY>_PKCE` may say otherwise, except
+   * that it cannot turn PKCE off where it is required, nor outside development where it is
+   * supported: without PKCE a code taken from one user's flow can be redeemed in another's
+   * (RFC 9700 §4.5).
+   */
+  readonly pkce: PkceSupport
+  /**
+   * RFC 9207: the issuer identifier the authorization server sends as `iss` in its
+   * authorization responses. A callback whose `iss` differs is refused before any exchange;
+   * one without `iss` is refused only when the server always sends it.
+   */
+  readonly issuer?: { readonly identifier: string; readonly alwaysSent: boolean }
   /** A public client has no secret (Wix Headless). */
   readonly client: "confidential" | "public"
   /** Client authentication at the token endpoint: in the body, or HTTP Basic (RFC 6749 §2.3.1). */

@@ -20,7 +20,10 @@ export const gsc: PlatformDefinition = {
   scopeSeparator: " ",
   // A refresh token comes only with consent, hence prompt=consent on every authorisation.
   authorizeParams: { access_type: "offline", include_granted_scopes: "true", prompt: "consent" },
-  pkce: true,
+  // Google checks the verifier of a challenge it was sent, without requiring one of a confidential client.
+  pkce: "supported",
+  // RFC 9207: Google adds iss to its authorization responses, but is not relied on to always do.
+  issuer: { identifier: "https://accounts.google.com", alwaysSent: false },
   client: "confidential",
   clientAuth: "body",
   tokenBody: "form",

@@ -1,9 +1,10 @@
 import { Config, ConfigError, Duration, Effect, Either, Option } from "effect"
 import type { Settings } from "../config/AppConfig.js"
 import { describeConfigError } from "../config/AppConfig.js"
+import { type DeployEnv, isDevelopment } from "../config/DeployEnv.js"
 import * as Rules from "../config/rules.js"
 import { checkRedirectUri } from "../oauth/redirectPolicy.js"
-import type { PlatformDefinition, PlatformSettings } from "./definition.js"
+import type { PkceSupport, PlatformDefinition, PlatformSettings } from "./definition.js"
 
 /** Whether a platform can be used, and if not, what to set. */
 export type Availability =
@@ -17,6 +18,26 @@ export const variablePrefix = (key: string) => key.toUpperCase().replace(/[^A-Z0
 /** redirectSession → REDIRECT_SESSION */
 const endpointVariable = (prefix: string, name: string) =>
   `${prefix}_${name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()}_URL`
+
+/** A challenge is sent unless the platform is not known to check it. */
+export const pkceByDefault = (support: PkceSupport) => support === "required" || support === "supported"
+
+/**
+ * The rule `<KEY>_PKCE` breaks, if any. A public client has only PKCE to bind the code to
+ * itself (RFC 9700 §2.1.1); a confidential one still needs it against code injection, where a
+ * code taken from a victim's flow is sent back to the callback with the attacker's own state
+ * (RFC 9700 §4.5): the client secret does not stop that, the verifier the platform checks does.
+ * Development may turn it off for a platform that only supports it.
+ */
+const pkceProblem = (definition: PlatformDefinition, pkce: boolean, deployEnv: DeployEnv): string | undefined => {
+  if (pkce) return undefined
+  if (definition.client === "public") return "must be true for a public client (no client secret)"
+  if (definition.pkce === "required") return "must be true: the platform requires PKCE"
+  if (definition.pkce === "supported" && !isDevelopment(deployEnv)) {
+    return "must be true outside development: the platform supports PKCE, which stops authorization code injection (RFC 9700 §4.5)"
+  }
+  return undefined
+}
 
 const optionalString = (name: string) => Rules.variable(name, Config.option)
 
@@ -48,7 +69,7 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
       redirectUri: optionalString(`${prefix}_REDIRECT_URI`),
       scopes: Rules.variable(`${prefix}_SCOPES`, Config.option),
       tokenBody: Config.nested(Config.literal("form", "json")().pipe(Config.option), `${prefix}_TOKEN_BODY`),
-      pkce: Rules.boolean(`${prefix}_PKCE`, definition.pkce),
+      pkce: Rules.boolean(`${prefix}_PKCE`, pkceByDefault(definition.pkce)),
       timeout: Rules.duration(`${prefix}_TIMEOUT`, app.oauth.httpTimeout, { min: "10 millis" }),
       endpoints: Config.all(names.map((name) => endpointUrl(endpointVariable(prefix, name), httpsRequired)))
     })
@@ -62,8 +83,8 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
 
     const problems: Array<string> = []
     if (definition.client === "confidential" && Option.isNone(c.clientSecret)) problems.push(`${prefix}_CLIENT_SECRET: is required`)
-    // RFC 9700 §2.1.1: a client without a secret has only PKCE to bind the code to itself.
-    if (definition.client === "public" && !c.pkce) problems.push(`${prefix}_PKCE: must be true for a public client (no client secret)`)
+    const pkce = pkceProblem(definition, c.pkce, app.deployEnv)
+    if (pkce !== undefined) problems.push(`${prefix}_PKCE: ${pkce}`)
     const redirect = checkRedirectUri(definition.key, `${prefix}_REDIRECT_URI`, Option.getOrUndefined(c.redirectUri), {
       deployEnv: app.deployEnv,
       frontendUrl: app.frontendUrl,

@@ -39,7 +39,7 @@ export const wix: PlatformDefinition = {
   scopes: ["offline_access"],
   scopeSeparator: " ",
   authorizeParams: {},
-  pkce: true,
+  pkce: "required",
   client: "public",
   clientAuth: "body",
   tokenBody: "json",

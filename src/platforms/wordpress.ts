@@ -18,7 +18,8 @@ export const wordpress: PlatformDefinition = {
   scopes: ["global"],
   scopeSeparator: " ",
   authorizeParams: {},
-  pkce: false,
+  // The classic server has no PKCE (the OAuth 2.1 server under /oauth2-1/ requires it).
+  pkce: "none",
   client: "confidential",
   clientAuth: "body",
   tokenBody: "form",

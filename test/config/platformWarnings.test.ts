@@ -3,19 +3,20 @@ import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import { warnMisconfiguredPlatforms } from "../../src/config/platformWarnings.js"
 import * as UndiciClient from "../../src/oauth/undiciClient.js"
 import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import type { Settings } from "../../src/config/AppConfig.js"
 import { testConfig } from "../support/config.js"
 
-const registryWith = (env: Record<string, string>) =>
+const registryWith = (env: Record<string, string>, settings: Partial<Settings>) =>
   ProviderRegistry.DefaultWithoutDependencies.pipe(
-    Layer.provide([PlatformCatalog.Default, UndiciClient.layer, testConfig()]),
+    Layer.provide([PlatformCatalog.Default, UndiciClient.layer, testConfig(settings)]),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
   )
 
-const warningsWith = (env: Record<string, string>) =>
+const warningsWith = (env: Record<string, string>, settings: Partial<Settings> = {}) =>
   Effect.gen(function*() {
     const lines: Array<string> = []
     yield* warnMisconfiguredPlatforms.pipe(
-      Effect.provide(registryWith(env)),
+      Effect.provide(registryWith(env, settings)),
       Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => lines.push(String(message)))))
     )
     return lines
@@ -41,6 +42,20 @@ describe("platform warnings at start", () => {
       const lines = yield* warningsWith({ GSC_CLIENT_ID: "gsc-id", GSC_CLIENT_SECRET: "gsc-secret", GSC_REDIRECT_URI: "notaurl" })
       expect(lines).toHaveLength(1)
       expect(lines[0]).toMatch(/^platform gsc is misconfigured and unavailable until fixed: GSC_REDIRECT_URI: /)
+    }))
+
+  it.effect("name GSC_PKCE=false outside development, and only there", () =>
+    Effect.gen(function*() {
+      const env = {
+        GSC_CLIENT_ID: "gsc-id",
+        GSC_CLIENT_SECRET: "gsc-secret",
+        GSC_REDIRECT_URI: "https://app.example.com/oauth/gsc/callback",
+        GSC_PKCE: "false"
+      }
+      expect(yield* warningsWith(env, { deployEnv: "production" })).toEqual([
+        "platform gsc is misconfigured and unavailable until fixed: GSC_PKCE: must be true outside development: the platform supports PKCE, which stops authorization code injection (RFC 9700 §4.5)"
+      ])
+      expect(yield* warningsWith(env)).toEqual([])
     }))
 
   it.effect("say nothing about platforms that are configured or simply not configured", () =>

@@ -24,7 +24,7 @@ const acme: PlatformDefinition = {
   scopes: ["analytics.read"],
   scopeSeparator: " ",
   authorizeParams: {},
-  pkce: true,
+  pkce: "supported",
   client: "confidential",
   clientAuth: "basic",
   tokenBody: "form",
@@ -76,8 +76,10 @@ describe("adding a platform: one module, one line, its variables, no migration",
         const platformsListed = yield* json(yield* call(instance, "/v1/platforms"), PlatformsResponse)
         expect(platformsListed.platforms.map((p) => p.key)).toEqual(["gsc", "bing", "wordpress", "wix", "acme"])
 
-        const { callback } = yield* connect(instance, "acme-user", "acme")
-        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
+        const { callback, confirmed } = yield* connect(instance, "acme-user", "acme")
+        // Authorised, held for confirmation, and confirmed for the same user by `connect`.
+        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("pending")
+        expect(confirmed?.status).toBe(200)
         const exchange = fake.requestsTo("token").at(-1)
         expect(exchange?.headers["authorization"]).toMatch(/^Basic /)
         expect(exchange?.body["client_secret"]).toBeUndefined()

@@ -5,6 +5,8 @@ import type { PlatformDefinition } from "../../src/platforms/definition.js"
 import { gsc } from "../../src/platforms/gsc.js"
 import { type Availability, readSettings } from "../../src/platforms/settings.js"
 import { wix } from "../../src/platforms/wix.js"
+import { wordpress } from "../../src/platforms/wordpress.js"
+import type { DeployEnv } from "../../src/config/DeployEnv.js"
 import { testSettings } from "../support/config.js"
 
 const app = testSettings({ frontendUrl: new URL("https://app.example.com") })
@@ -17,11 +19,16 @@ const credentials = {
   WIX_REDIRECT_URI: "https://app.example.com/oauth/wix/callback",
   GSC_CLIENT_ID: "gsc-id",
   GSC_CLIENT_SECRET: "gsc-secret",
-  GSC_REDIRECT_URI: "https://app.example.com/oauth/gsc/callback"
+  GSC_REDIRECT_URI: "https://app.example.com/oauth/gsc/callback",
+  WORDPRESS_CLIENT_ID: "wp-id",
+  WORDPRESS_CLIENT_SECRET: "wp-secret",
+  WORDPRESS_REDIRECT_URI: "https://app.example.com/oauth/wordpress/callback"
 }
 
-const read = (definition: PlatformDefinition, env: Record<string, string>) =>
-  readSettings(definition, app).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...credentials, ...env })))))
+const read = (definition: PlatformDefinition, env: Record<string, string>, deployEnv: DeployEnv = "development") =>
+  readSettings(definition, { ...app, deployEnv }).pipe(
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...credentials, ...env }))))
+  )
 
 const configured = (availability: Availability) => {
   if (availability._tag !== "Configured") throw new Error(`expected configured, got ${availability._tag}: ${availability.problems.join("; ")}`)
@@ -53,17 +60,47 @@ describe("Bing's refresh URL", () => {
 })
 
 describe("<KEY>_PKCE", () => {
-  it.effect("defaults to the platform's own: off for Bing (unconfirmed), on for GSC and Wix", () =>
+  it.effect("defaults to what the platform supports: on for GSC (supported) and Wix (required), off for Bing (unconfirmed) and WordPress (none)", () =>
     Effect.gen(function*() {
-      expect(configured(yield* read(bing, {})).pkce).toBe(false)
       expect(configured(yield* read(gsc, {})).pkce).toBe(true)
       expect(configured(yield* read(wix, {})).pkce).toBe(true)
+      expect(configured(yield* read(bing, {})).pkce).toBe(false)
+      expect(configured(yield* read(wordpress, {})).pkce).toBe(false)
     }))
 
-  it.effect("turns PKCE on or off for a confidential client", () =>
+  it.effect("turns PKCE on or off for a confidential client in development", () =>
     Effect.gen(function*() {
       expect(configured(yield* read(bing, { BING_PKCE: "true" })).pkce).toBe(true)
       expect(configured(yield* read(gsc, { GSC_PKCE: "false" })).pkce).toBe(false)
+    }))
+
+  it.effect("cannot turn PKCE off outside development where the platform supports it: the platform is misconfigured, naming GSC_PKCE and the rule", () =>
+    Effect.gen(function*() {
+      for (const deployEnv of ["staging", "production"] as const) {
+        expect(yield* read(gsc, { GSC_PKCE: "false" }, deployEnv), deployEnv).toEqual({
+          _tag: "Misconfigured",
+          problems: ["GSC_PKCE: must be true outside development: the platform supports PKCE, which stops authorization code injection (RFC 9700 §4.5)"]
+        })
+        expect(configured(yield* read(gsc, { GSC_PKCE: "true" }, deployEnv)).pkce, deployEnv).toBe(true)
+      }
+    }))
+
+  it.effect("where PKCE support is unconfirmed (Bing), or absent (WordPress), it may be sent or not outside development", () =>
+    Effect.gen(function*() {
+      expect(configured(yield* read(bing, {}, "production")).pkce).toBe(false)
+      expect(configured(yield* read(bing, { BING_PKCE: "true" }, "production")).pkce).toBe(true)
+      expect(configured(yield* read(wordpress, { WORDPRESS_PKCE: "false" }, "production")).pkce).toBe(false)
+    }))
+
+  it.effect("cannot be turned off where the platform requires PKCE, even in development", () =>
+    Effect.gen(function*() {
+      const strict: PlatformDefinition = { ...gsc, key: "acme", displayName: "Acme", pkce: "required" }
+      const env = { ACME_CLIENT_ID: "acme-id", ACME_CLIENT_SECRET: "acme-secret", ACME_REDIRECT_URI: "https://app.example.com/oauth/acme/callback" }
+      expect(configured(yield* read(strict, env)).pkce).toBe(true)
+      expect(yield* read(strict, { ...env, ACME_PKCE: "false" })).toEqual({
+        _tag: "Misconfigured",
+        problems: ["ACME_PKCE: must be true: the platform requires PKCE"]
+      })
     }))
 
   it.effect("cannot be turned off for a public client, which has nothing else binding the code to it", () =>

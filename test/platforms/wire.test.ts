@@ -214,8 +214,8 @@ describe("what each platform receives", () => {
         expect(failed.searchParams.get("reason")).toBe("platform_unavailable")
         const status = yield* json(yield* call(instance, "/v1/users/wire-wp-me-down/connections/wordpress"), ConnectionStatusJson)
         expect(status).toMatchObject({ connected: false, status: "not_connected", accounts: [] })
-        const { callback: retried } = yield* connect(instance, "wire-wp-me-down", "wordpress")
-        expect(new URL(retried.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
+        const { confirmed: retried } = yield* connect(instance, "wire-wp-me-down", "wordpress")
+        expect(retried?.status).toBe(200)
       }))
 
     it.effect("wordpress: an unreadable /me answer at callback time stores nothing", () =>
@@ -260,8 +260,10 @@ describe("platform settings", () => {
     it.effect("wix: WIX_TOKEN_BODY=form sends the same camelCase fields form-encoded, and camelCase answers are read", () =>
       Effect.gen(function*() {
         const { instance, fakes } = yield* Harness
-        const { callback } = yield* connect(instance, "set-wix", "wix")
-        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
+        const { callback, confirmed } = yield* connect(instance, "set-wix", "wix")
+        // Authorised, held for confirmation, and confirmed for the same user by `connect`.
+        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("pending")
+        expect(confirmed?.status).toBe(200)
         const exchange = fakes.wix.requestsTo("token").at(-1)!
         expect(exchange.contentType).toContain(form)
         expect(exchange.body["grantType"]).toBe("authorization_code")
@@ -316,8 +318,10 @@ describe("wix direct authorize URL", () => {
           settings: { frontendUrl: new URL(FRONTEND) }
         })
         const before = fakes.wix.requestsTo("redirectSession").length
-        const { callback } = yield* connect(instance, "direct-wix", "wix")
-        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("connected")
+        const { callback, confirmed } = yield* connect(instance, "direct-wix", "wix")
+        // Authorised, held for confirmation, and confirmed for the same user by `connect`.
+        expect(new URL(callback.headers.get("location") ?? "").searchParams.get("status")).toBe("pending")
+        expect(confirmed?.status).toBe(200)
         expect(fakes.wix.requestsTo("redirectSession")).toHaveLength(before)
       }).pipe(Effect.scoped))
   })

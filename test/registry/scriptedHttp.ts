@@ -2,6 +2,7 @@ import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse
 import { Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import { enforceRequestTimeout } from "../../src/oauth/requestTimeout.js"
 import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/definition.js"
+import { pkceByDefault } from "../../src/platforms/settings.js"
 
 /** A request as the platform received it. */
 export interface Sent {
@@ -74,7 +75,7 @@ export const plainDefinition = (key: string, overrides: Partial<PlatformDefiniti
   scopes: ["read"],
   scopeSeparator: " ",
   authorizeParams: {},
-  pkce: true,
+  pkce: "supported",
   client: "confidential",
   clientAuth: "body",
   tokenBody: "form",
@@ -102,7 +103,7 @@ export const settingsOf = (definition: PlatformDefinition, overrides: Partial<Pl
   overridden: new Set(),
   scopes: definition.scopes,
   tokenBody: definition.tokenBody,
-  pkce: definition.pkce,
+  pkce: pkceByDefault(definition.pkce),
   timeout: Duration.seconds(10),
   ...overrides
 })

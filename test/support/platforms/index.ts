@@ -7,7 +7,10 @@ export type { FakeOptions } from "./oauth.js"
 
 const unauthorized: Reply = { status: 401, json: { error: "invalid_token" } }
 
-/** Google Search Console: PKCE, offline access, refresh tokens only on consent, revocation, a site list. */
+/**
+ * Google Search Console: PKCE, offline access, refresh tokens only on consent, revocation, a
+ * site list, and Google's iss on every authorization response (RFC 9207).
+ */
 export const startFakeGsc = (options: FakeOptions = {}) => {
   const fake = new FakeOAuthPlatform({
     key: "gsc",
@@ -22,7 +25,8 @@ export const startFakeGsc = (options: FakeOptions = {}) => {
     defaultRotation: false,
     accessToken: () => randomToken("ya29.gsc-at"),
     tokenExtras: () => ({}),
-    apiAuth: "bearer"
+    apiAuth: "bearer",
+    issuer: "https://accounts.google.com"
   }, options, (f) => ({
     "GET /webmasters/v3/sites": {
       endpoint: "sites",

@@ -34,6 +34,8 @@ export interface Spec {
   readonly tokenExtras: (options: FakeOptions) => Readonly<Record<string, unknown>>
   /** API calls: "bearer" (Authorization: Bearer t) or "raw" (Authorization: t). */
   readonly apiAuth: "bearer" | "raw"
+  /** RFC 9207: the `iss` the authorize endpoint adds to its redirects, code or error. */
+  readonly issuer?: string
 }
 
 interface Code {
@@ -217,6 +219,7 @@ export class FakeOAuthPlatform {
       target.searchParams.set("code", this.issueCode(q["redirect_uri"] ?? "", q["code_challenge"], q["scope"] ?? ""))
     }
     target.searchParams.set("state", q["state"] ?? "")
+    if (this.spec.issuer !== undefined) target.searchParams.set("iss", this.spec.issuer)
     return { status: 302, headers: { location: target.toString() } }
   }
 

@@ -75,7 +75,29 @@ export class EventRepository extends Effect.Service<EventRepository>()("Integrat
           const events = rows.slice(0, options.limit)
           const last = events[events.length - 1]
           return { events, nextBefore: rows.length > options.limit && last !== undefined ? last.id : null } satisfies EventPage
-        })
+        }),
+
+      /**
+       * Deletes at most `limit` events of any kind older than `before`, in one statement; gives
+       * how many. Rows another process is deleting are skipped, not waited for.
+       */
+      deleteBefore: (before: Date, limit: number) =>
+        sql<{ readonly n: number }>`with deleted as (
+            delete from oauth_events where id in (
+              select id from oauth_events where at < ${before} limit ${limit} for update skip locked
+            ) returning 1
+          ) select count(*)::int as n from deleted`.pipe(Effect.map((rows) => rows[0]?.n ?? 0), orUnavailable),
+
+      /**
+       * Like deleteBefore, for `refreshed` events only (one per refresh, kept shorter). Its own
+       * partial index finds them without reading the other kinds' rows kept longer.
+       */
+      deleteRefreshedBefore: (before: Date, limit: number) =>
+        sql<{ readonly n: number }>`with deleted as (
+            delete from oauth_events where id in (
+              select id from oauth_events where kind = 'refreshed' and at < ${before} limit ${limit} for update skip locked
+            ) returning 1
+          ) select count(*)::int as n from deleted`.pipe(Effect.map((rows) => rows[0]?.n ?? 0), orUnavailable)
     } as const
   })
 }) {}

@@ -32,6 +32,13 @@ export interface NewState {
   readonly expiresAt: Date
 }
 
+/**
+ * The first key of the advisory lock taken per (user, platform) while storing an authorisation
+ * request (the second is a hash of the pair); two-key advisory locks do not share keys with the
+ * one-key lock of the migrations.
+ */
+const PENDING_LOCK_CLASS = 7_264_119
+
 const decodeStates = Schema.decodeUnknown(Schema.Array(StoredState))
 const decodeOrigins = Schema.decodeUnknown(Schema.Array(StoredState.pipe(Schema.pick("mode", "returnTo"))))
 
@@ -39,12 +46,35 @@ export class StateRepository extends Effect.Service<StateRepository>()("Integrat
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return {
-      create: (state: NewState, now: Date) =>
-        sql`insert into oauth_states (state_hash, user_id, platform, code_verifier, key_id, redirect_uri, return_to, mode,
-            expires_at, created_at)
-          values (${state.stateHash}, ${state.userId}, ${state.platform}, ${state.codeVerifier?.bytes ?? null},
-            ${state.codeVerifier?.keyId ?? null}, ${state.redirectUri}, ${state.returnTo}, ${state.mode},
-            ${state.expiresAt}, ${now})`.pipe(Effect.asVoid, orUnavailable),
+      /**
+       * Stores an authorisation request and drops the oldest live ones (not consumed, not
+       * expired) of its user and platform beyond `maxPending`, this one included, so a caller
+       * that keeps asking cannot grow the table: a dropped state is unknown at the callback.
+       * Two requests for one (user, platform) at once could each count the live ones before
+       * the other's insert and both stay; a transaction-scoped advisory lock on the pair
+       * serialises them (row locks would not: the pair may have no row to lock yet). The
+       * statement after the lock sees every earlier request committed (READ COMMITTED,
+       * PostgreSQL's default); its delete sees the rows before its own insert, so it keeps
+       * `maxPending - 1` of them and the new one always stays.
+       */
+      create: (state: NewState, now: Date, maxPending: number) =>
+        sql.withTransaction(
+          sql`select pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int, hashtext(${state.platform}::text || ':' || ${state.userId}::text))`.pipe(
+            Effect.zipRight(sql`with dropped as (
+                delete from oauth_states where state_hash in (
+                  select state_hash from oauth_states
+                  where user_id = ${state.userId} and platform = ${state.platform} and consumed_at is null and expires_at > ${now}
+                  order by created_at desc, state_hash desc
+                  offset ${Math.max(maxPending - 1, 0)}
+                )
+              )
+              insert into oauth_states (state_hash, user_id, platform, code_verifier, key_id, redirect_uri, return_to, mode,
+                expires_at, created_at)
+              values (${state.stateHash}, ${state.userId}, ${state.platform}, ${state.codeVerifier?.bytes ?? null},
+                ${state.codeVerifier?.keyId ?? null}, ${state.redirectUri}, ${state.returnTo}, ${state.mode},
+                ${state.expiresAt}, ${now})`)
+          )
+        ).pipe(Effect.asVoid, orUnavailable),
 
       /**
        * Marks the state used in one statement, so of concurrent callbacks exactly one gets
@@ -72,10 +102,17 @@ export class StateRepository extends Effect.Service<StateRepository>()("Integrat
           return state
         }),
 
-      /** Deletes states past their expiry; returns how many. */
-      purgeExpired: (now: Date) =>
-        sql`delete from oauth_states where expires_at < ${now} returning 1`.pipe(
-          Effect.map((rows) => rows.length),
+      /**
+       * Deletes at most `limit` states expired at `now` (consumed or not), in one statement;
+       * gives how many. Rows another process is deleting or consuming are skipped, not waited for.
+       */
+      deleteExpired: (now: Date, limit: number) =>
+        sql<{ readonly n: number }>`with deleted as (
+            delete from oauth_states where state_hash in (
+              select state_hash from oauth_states where expires_at <= ${now} limit ${limit} for update skip locked
+            ) returning 1
+          ) select count(*)::int as n from deleted`.pipe(
+          Effect.map((rows) => rows[0]?.n ?? 0),
           orUnavailable
         )
     } as const

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Metric, Option, Schedule, Scope } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository } from "../db/ConnectionRepository.js"
-import { StateRepository } from "../db/StateRepository.js"
 import type { Connection } from "../domain/Connection.js"
 import type { DatabaseUnavailable } from "../domain/errors.js"
 import { Refresher } from "../integrations/Refresher.js"
@@ -22,8 +21,6 @@ export interface TickReport {
   readonly needsReauth: number
   /** Failures by reason (the error's tag); needs_reauth is not among them. */
   readonly failed: Readonly<Record<string, number>>
-  /** Expired authorisation requests (oauth_states) deleted. */
-  readonly purgedStates: number
   readonly durationMs: number
 }
 
@@ -102,7 +99,6 @@ type Claim = (owner: string, now: Date, leaseUntil: Date) => Effect.Effect<Reado
 export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/TokenMonitor", {
   effect: Effect.gen(function*() {
     const connections = yield* ConnectionRepository
-    const states = yield* StateRepository
     const refresher = yield* Refresher
     const app = yield* AppConfig
     const settings = app.monitor
@@ -264,7 +260,6 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
       const held = new Set<string>()
       const tally = new Tally()
 
-      const purgedStates = yield* states.purgeExpired(now)
       const warned = yield* warn(now)
       yield* Effect.gen(function*() {
         yield* runPass(
@@ -295,7 +290,6 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         skipped: tally.outcomes.skipped,
         needsReauth: tally.outcomes.needs_reauth,
         failed: tally.failed,
-        purgedStates,
         durationMs: (yield* Clock.currentTimeMillis) - started
       }
       yield* Metric.set(monitorDue, report.due)
@@ -310,7 +304,6 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         needs_reauth: report.needsReauth,
         failed: failuresOf(report),
         failed_by_reason: report.failed,
-        purged_states: report.purgedStates,
         duration_ms: report.durationMs
       }))
       return report

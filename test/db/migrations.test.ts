@@ -22,11 +22,11 @@ const indexes = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   ))
 
 describe("migrations", () => {
-  it.live("create the three tables and the indexes of the design", () =>
+  it.live("create the tables and the indexes of the design", () =>
     Effect.gen(function*() {
       const applied = yield* migrate()
       expect(applied.map(([id]) => id)).toContain(1)
-      expect(yield* tables).toEqual(["oauth_connections", "oauth_events", "oauth_states", "schema_migrations"])
+      expect(yield* tables).toEqual(["oauth_connections", "oauth_events", "oauth_pending_grants", "oauth_states", "schema_migrations"])
       const defs = yield* indexes
       expect(defs.some((d) => /UNIQUE INDEX .* \(user_id, platform, account_id\)/.test(d))).toBe(true)
       expect(defs.some((d) => /\(user_id\)$/.test(d))).toBe(true)

@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
 import { type Claimed, ConnectionRepository, type Outcome } from "../../src/db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../../src/db/EventRepository.js"
-import { StateRepository } from "../../src/db/StateRepository.js"
 import type { Connection } from "../../src/domain/Connection.js"
 import {
   CircuitOpen,
@@ -21,6 +20,7 @@ import { monitorConnections, refreshes } from "../../src/observability/metrics.j
 import { bing } from "../../src/platforms/bing.js"
 import type { PlatformDefinition, TokenGrant } from "../../src/platforms/definition.js"
 import { gsc } from "../../src/platforms/gsc.js"
+import { pkceByDefault } from "../../src/platforms/settings.js"
 import type { IntegrationProvider } from "../../src/registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
 import { idleHealth } from "../../src/resilience/CircuitBreaker.js"
@@ -60,7 +60,7 @@ const fakeProvider = (definition: PlatformDefinition, answer: Answer, budget: Du
     overridden: new Set(),
     scopes: definition.scopes,
     tokenBody: definition.tokenBody,
-    pkce: definition.pkce,
+    pkce: pkceByDefault(definition.pkce),
     timeout: Duration.seconds(10)
   },
   budget,
@@ -190,10 +190,9 @@ const monitorWith = (
     publishMany: (changes) => Ref.update(world.published, (n) => n + Array.from(changes).length),
     subscribe: () => Effect.void
   })
-  const states = Layer.mock(StateRepository, { _tag: "Integrations/StateRepository", purgeExpired: () => Effect.succeed(3) })
   return TokenMonitor.Default.pipe(
     Layer.provide(Refresher.Default),
-    Layer.provide(Layer.mergeAll(repository, registry, changes, states, config))
+    Layer.provide(Layer.mergeAll(repository, registry, changes, config))
   )
 }
 
@@ -280,8 +279,7 @@ describe("token monitor (mock layers, TestClock)", () => {
         refreshed: 2,
         skipped: 1,
         needsReauth: 1,
-        failed: { ProviderUnavailable: 2, RateLimited: 1 },
-        purgedStates: 3
+        failed: { ProviderUnavailable: 2, RateLimited: 1 }
       })
       const writes = new Map((yield* Ref.get(world.writes)).map((w) => [w.id, w]))
       const failed = (reason: string, at: number) => ({
@@ -413,8 +411,7 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(tick?.annotations).toMatchObject({
         due: 3,
         failed: 3,
-        failed_by_reason: { ProviderUnavailable: 2, RateLimited: 1 },
-        purged_states: 3
+        failed_by_reason: { ProviderUnavailable: 2, RateLimited: 1 }
       })
     }))
 

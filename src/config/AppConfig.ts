@@ -2,7 +2,7 @@ import { Array as Arr, Config, ConfigError, Context, Data, Duration, Effect, Eit
 import { type DeployEnv, DeployEnvConfig, isDevelopment } from "./DeployEnv.js"
 import { type DevSecretName, useDevSecrets } from "./devSecrets.js"
 import * as Rules from "./rules.js"
-import { apiKeysConfig, type EncryptionKey, encryptionKeysConfig, parseEncryptionKeys } from "./secrets.js"
+import { apiKeysConfig, type EncryptionKey, encryptionKeysConfig, parseEncryptionKeys, weakApiKeys } from "./secrets.js"
 
 export interface PoolSettings {
   readonly maxConnections: number
@@ -145,13 +145,16 @@ export const checkDatabaseUrl = (raw: string): string | undefined => {
 
 /**
  * A rule across variables, checked in the same pass as every other so that one start
- * reports all problems; its message names the variable itself.
+ * reports all problems; each of its messages names the variable itself.
  */
-const outsideDevelopment = <A>(config: Config.Config<A>, check: (value: A) => string | undefined) =>
+const outsideDevelopment = <A>(config: Config.Config<A>, check: (value: A) => string | ReadonlyArray<string> | undefined) =>
   Config.all([DeployEnvConfig, config]).pipe(
     Config.mapOrFail(([env, value]) => {
-      const problem = isDevelopment(env) ? undefined : check(value)
-      return problem === undefined ? Either.right(value) : Either.left(ConfigError.InvalidData([], problem))
+      const found = isDevelopment(env) ? undefined : check(value)
+      const problems = (found === undefined ? [] : typeof found === "string" ? [found] : found).map((p) => ConfigError.InvalidData([], p))
+      return Arr.isNonEmptyReadonlyArray(problems)
+        ? Either.left(Arr.reduce(Arr.tailNonEmpty(problems), Arr.headNonEmpty(problems), ConfigError.And))
+        : Either.right(value)
     })
   )
 
@@ -162,7 +165,10 @@ const raw = Config.all({
       onNone: () => "FRONTEND_URL: is required outside development",
       onSome: (u) => u.protocol === "https:" ? undefined : "FRONTEND_URL: must use https outside development"
     })),
-  allowedOrigins: Rules.origins("OAUTH_ALLOWED_ORIGINS"),
+  allowedOrigins: outsideDevelopment(Rules.origins("OAUTH_ALLOWED_ORIGINS"), (origins) => {
+    const plain = origins.filter((origin) => origin.startsWith("http:"))
+    return plain.length === 0 ? undefined : `OAUTH_ALLOWED_ORIGINS: must use https outside development (${plain.join(", ")})`
+  }),
   host: Rules.variable("HOST", Config.option),
   port: Rules.integer("PORT", 8080, { min: 0, max: 65535 }),
   databaseUrl,
@@ -180,7 +186,10 @@ const raw = Config.all({
     Option.isNone(keys) ? "TOKEN_ENCRYPTION_KEYS: is required outside development (kid:base64 of 32 random bytes)" : undefined),
   apiKeys: outsideDevelopment(
     Config.all({ apiKeys: apiKeysConfig("API_KEYS"), tokenApiKeys: apiKeysConfig("TOKEN_API_KEYS") }),
-    (keys) => keys.apiKeys.length + keys.tokenApiKeys.length === 0 ? "API_KEYS: is required outside development" : undefined
+    (keys) =>
+      keys.apiKeys.length + keys.tokenApiKeys.length === 0
+        ? "API_KEYS: is required outside development"
+        : [...weakApiKeys("API_KEYS", keys.apiKeys), ...weakApiKeys("TOKEN_API_KEYS", keys.tokenApiKeys)]
   ),
   oauth: Config.all({
     httpTimeout: Rules.duration("OAUTH_HTTP_TIMEOUT", "10 seconds", { min: "10 millis", max: "10 minutes" }),
@@ -233,7 +242,19 @@ const raw = Config.all({
     headersTimeout: Rules.duration("HTTP_HEADERS_TIMEOUT", "10 seconds", { min: "1 second", max: "5 minutes" }),
     requestTimeout: Rules.duration("HTTP_REQUEST_TIMEOUT", "30 seconds", { min: "1 second", max: "10 minutes" }),
     keepAliveTimeout: Rules.duration("HTTP_KEEP_ALIVE_TIMEOUT", "5 seconds", { min: "1 second", max: "10 minutes" })
-  }),
+  }).pipe(
+    // node:http refuses to start otherwise: the headers are part of the request.
+    Config.mapOrFail((server) =>
+      Duration.lessThan(server.requestTimeout, server.headersTimeout)
+        ? Either.left(ConfigError.InvalidData(
+          [],
+          `HTTP_REQUEST_TIMEOUT: must be at least HTTP_HEADERS_TIMEOUT (${Duration.format(server.requestTimeout)} is shorter than ${
+            Duration.format(server.headersTimeout)
+          })`
+        ))
+        : Either.right(server)
+    )
+  ),
   logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
   logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
 })

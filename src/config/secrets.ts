@@ -51,3 +51,40 @@ export const apiKeysConfig = (name: string): Config.Config<ReadonlyArray<Redacte
     }),
     Config.withDefault<ReadonlyArray<Redacted.Redacted>>([])
   ))
+
+/** The least an API key must carry outside development, by `estimatedEntropyBits`. */
+export const MIN_API_KEY_BITS = 128
+
+const CHARACTER_CLASSES: ReadonlyArray<readonly [RegExp, number]> = [
+  [/[a-z]/, 26],
+  [/[A-Z]/, 26],
+  [/[0-9]/, 10],
+  // Everything else counts as one of the 33 printable ASCII symbols (space included).
+  [/[^a-zA-Z0-9]/, 33]
+]
+
+/**
+ * A simple estimate, on the low side, of the bits of a key: its length times log2 of the
+ * alphabet it draws from, the alphabet being the classes of characters it uses (26 lower case,
+ * 26 upper case, 10 digits, 33 symbols) but never more than the distinct characters it holds.
+ * So "aaaa…" counts 0 bits, "abab…" 1 bit a character, 24 random bytes in base64url (32
+ * characters) about 150, and a key of the service's own making (dev_ and those 32) about 170.
+ * It cannot tell a random key from a chosen one, so it asks for a margin: 16 random bytes in
+ * hex (128 real bits) usually count about 120 and are refused; 32 random bytes always pass.
+ */
+export const estimatedEntropyBits = (key: string): number => {
+  const characters = Array.from(key)
+  const distinct = new Set(characters).size
+  const classes = CHARACTER_CLASSES.reduce((size, [test, count]) => (test.test(key) ? size + count : size), 0)
+  const alphabet = Math.min(classes, distinct)
+  return alphabet <= 1 ? 0 : characters.length * Math.log2(alphabet)
+}
+
+/** One line per key of `name` below MIN_API_KEY_BITS, naming its entry (from 1), never the key. */
+export const weakApiKeys = (name: string, keys: ReadonlyArray<Redacted.Redacted>): ReadonlyArray<string> =>
+  keys.flatMap((key, index) => {
+    const bits = Math.floor(estimatedEntropyBits(Redacted.value(key)))
+    return bits >= MIN_API_KEY_BITS
+      ? []
+      : [`${name}: entry ${index + 1} is too guessable outside development: about ${bits} bits of entropy (length × log2 of the alphabet it uses), at least ${MIN_API_KEY_BITS} needed, e.g. 32 random bytes in base64url`]
+  })

@@ -14,8 +14,17 @@ import { callbackSecurityHeaders } from "./callbackPage.js"
 
 export const MAX_BODY_BYTES = 64 * 1024
 
+/**
+ * Sent with every answer of the API, whatever makes it: no cache (a browser's, a proxy's) keeps
+ * an answer that may hold a token, and no browser reads an answer as another type than it says.
+ */
+export const apiSecurityHeaders: ReadonlyArray<readonly [string, string]> = [
+  ["cache-control", "no-store"],
+  ["x-content-type-options", "nosniff"]
+]
+
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-const CONNECTION_TAILS = new Set(["authorize", "refresh", "token"])
+const CONNECTION_TAILS = new Set(["authorize", "confirm", "refresh", "token"])
 const PLAIN_ROUTES = new Set(["/v1/platforms", "/health", "/health/providers", "/metrics", "/docs", "/openapi.json"])
 
 /**
@@ -104,6 +113,7 @@ const readBody = (source: IncomingMessage, max: number) =>
       else finish(Either.left("too-large"))
     }
     const onEnd = () => finish(Either.right(Buffer.concat(chunks).toString("utf8")))
+    // Also how a body cut off ends: by the client, or by HTTP_REQUEST_TIMEOUT (Node has answered 408).
     const onError = () => finish(Either.left("unreadable"))
     source.on("data", onData)
     source.on("end", onEnd)

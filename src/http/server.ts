@@ -55,10 +55,10 @@ export const serveApi = Layer.unwrapEffect(
     ))
 )
 
-/** The API on HOST:PORT. */
+/** The API on HOST:PORT, bounded on slow and idle clients by the HTTP_*_TIMEOUT settings. */
 export const HttpLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
-    serveApi.pipe(Layer.provide(serverLayer({ port: config.port, host: config.host })))
+    serveApi.pipe(Layer.provide(serverLayer({ port: config.port, host: config.host }, config.server)))
   )
 )
 

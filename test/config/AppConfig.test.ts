@@ -12,7 +12,8 @@ const productionBase = {
   DEPLOY_ENV: "production",
   FRONTEND_URL: "https://app.example.com",
   TOKEN_ENCRYPTION_KEYS: `k1:${key32(1)}`,
-  API_KEYS: "0123456789abcdef0123"
+  // 32 random bytes in base64url: strong enough outside development.
+  API_KEYS: "J1SeO0IC8uY8OYvdccPFIO3I9KOeiDBqVcWKsWsajU4"
 }
 
 const captured: Array<string> = []
@@ -332,5 +333,59 @@ describe("configuration", () => {
         "EXPIRATION_WARNING_DAYS: must be an integer from 0 to 365",
         "VALIDATE_INTERVAL: must be at least 1m"
       ])
+    }))
+})
+
+describe("production configuration", () => {
+  it.effect("outside development refuses an http origin in OAUTH_ALLOWED_ORIGINS, naming it", () =>
+    Effect.gen(function*() {
+      for (const DEPLOY_ENV of ["staging", "production"]) {
+        const problems = yield* problemsOf({
+          ...productionBase,
+          DEPLOY_ENV,
+          OAUTH_ALLOWED_ORIGINS: "https://admin.example.com, http://admin.example.com, http://localhost:5173"
+        })
+        expect(problems).toEqual(["OAUTH_ALLOWED_ORIGINS: must use https outside development (http://admin.example.com, http://localhost:5173)"])
+      }
+    }))
+
+  it.effect("outside development refuses an API key of one repeated character, naming its entry and never the key", () =>
+    Effect.gen(function*() {
+      const weak = "a".repeat(16)
+      const problems = yield* problemsOf({ ...productionBase, API_KEYS: `${productionBase.API_KEYS},${weak}` })
+      expect(problems).toEqual([
+        "API_KEYS: entry 2 is too guessable outside development: about 0 bits of entropy (length × log2 of the alphabet it uses), at least 128 needed, e.g. 32 random bytes in base64url"
+      ])
+      expect(problems.join()).not.toContain(weak)
+    }))
+
+  it.effect("outside development refuses keys of few distinct characters or few classes however long, token keys too, one line each", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...productionBase,
+        DEPLOY_ENV: "staging",
+        // 64 characters of 2 distinct ones (64 bits); 26 digits of π (about 82 bits).
+        TOKEN_API_KEYS: `${"ab".repeat(32)},${"31415926535897932384626433"}`
+      })
+      expect(problems.map((p) => p.split(" is too guessable")[0])).toEqual(["TOKEN_API_KEYS: entry 1", "TOKEN_API_KEYS: entry 2"])
+      expect(problems[0]).toContain("about 64 bits")
+    }))
+
+  it.effect("accepts in production an API key the service generated for development", () =>
+    Effect.gen(function*() {
+      const development = yield* withEnv({})
+      const generated = development.apiKeys.map(Redacted.value).join(",")
+      expect(generated).toMatch(/^dev_[A-Za-z0-9_-]{32}$/)
+      const production = yield* withEnv({ ...productionBase, API_KEYS: generated })
+      expect(production.apiKeys.map(Redacted.value)).toEqual([generated])
+    }))
+
+  it.effect("refuses an HTTP_REQUEST_TIMEOUT shorter than HTTP_HEADERS_TIMEOUT: the headers are part of the request", () =>
+    Effect.gen(function*() {
+      expect(yield* problemsOf({ HTTP_HEADERS_TIMEOUT: "20s", HTTP_REQUEST_TIMEOUT: "15s" })).toEqual([
+        "HTTP_REQUEST_TIMEOUT: must be at least HTTP_HEADERS_TIMEOUT (15s is shorter than 20s)"
+      ])
+      const settings = yield* withEnv({ HTTP_HEADERS_TIMEOUT: "20s", HTTP_REQUEST_TIMEOUT: "20s", HTTP_KEEP_ALIVE_TIMEOUT: "2s" })
+      expect([settings.server.headersTimeout, settings.server.requestTimeout, settings.server.keepAliveTimeout].map(Duration.toSeconds)).toEqual([20, 20, 2])
     }))
 })

@@ -75,7 +75,7 @@ describe("docker compose from .env.example", () => {
       const { environment, missing } = composeEnvironment({
         ...example,
         TOKEN_ENCRYPTION_KEYS: key,
-        API_KEYS: "compose-api-key-0123456789",
+        API_KEYS: "QWIN0IRQNrXLw1Gadc9SKBblbshRnAJhBbLM1C3iP_s",
         FRONTEND_URL: "https://app.example.com"
       })
       expect(missing).toEqual([])

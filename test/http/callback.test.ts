@@ -5,7 +5,7 @@ import { pgClientLayer } from "../../src/db/Database.js"
 import { AuthUrlPayloadJson, TokenResponseJson } from "../../src/http/schemas.js"
 import { type Instance, startInstance, TOKEN_KEY } from "../support/app.js"
 import { testPool } from "../support/database.js"
-import { call, connect, json, post } from "../support/flow.js"
+import { call, confirm, connect, json, post } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
 
 const sqlOn = (databaseUrl: string) => <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
@@ -35,6 +35,15 @@ const popupMessage = (html: string): unknown => {
   const found = /var m=(\{.*?\});var o=/.exec(html)
   return found?.[1] === undefined ? null : JSON.parse(found[1])
 }
+
+/** A successful callback's answer holds the grant for confirmation: the application confirms it for the same user. */
+const confirmed = (instance: Instance, user: string, platform: string, response: Response) =>
+  Effect.gen(function*() {
+    const url = landing(response)
+    expect(url.searchParams.get("status")).toBe("pending")
+    const answer = yield* confirm(instance, user, platform, url.searchParams.get("confirmation") ?? "")
+    expect(answer.status).toBe(200)
+  })
 
 const connectionCount = (databaseUrl: string, user: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`select count(*)::int as n from oauth_connections where user_id = ${user}`).pipe(
@@ -66,7 +75,7 @@ describe("callback", () => {
       Effect.gen(function*() {
         const { instance, databaseUrl } = yield* Harness
         const { query } = yield* consent(instance, "cb-replay", "gsc")
-        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("connected")
+        yield* confirmed(instance, "cb-replay", "gsc", yield* callback(instance, "gsc", query))
         const again = landing(yield* callback(instance, "gsc", query))
         expect(again.searchParams.get("reason")).toBe("state_replayed")
         expect(yield* connectionCount(databaseUrl, "cb-replay")).toBe(1)
@@ -126,12 +135,12 @@ describe("callback", () => {
         expect(html).toContain(`"reason":"authorization_failed"`)
       }))
 
-    it.effect("popup mode, success: posts connected", () =>
+    it.effect("popup mode, success: posts pending, with the confirmation code", () =>
       Effect.gen(function*() {
         const { instance } = yield* Harness
         const { callback: response } = yield* connect(instance, "cb-popup-ok", "bing", { mode: "popup" })
         const html = yield* Effect.promise(() => response.text())
-        expect(html).toContain(`"type":"oauth-integrations:callback","platform":"bing","status":"connected","reason":null`)
+        expect(html).toContain(`"type":"oauth-integrations:callback","platform":"bing","status":"pending","reason":null,"confirmation":"`)
       }))
 
     it.effect("without a code: code_missing", () =>
@@ -222,14 +231,17 @@ describe("callback", () => {
         }
       }))
 
-    it.effect("parameters the platform adds (scope, iss, a long error_description) are ignored", () =>
+    it.effect("parameters the platform adds (scope, its own iss, a long error_description) are ignored; an iss naming another issuer is refused", () =>
       Effect.gen(function*() {
         const { instance } = yield* Harness
         const { query } = yield* consent(instance, "cb-extra", "gsc")
         query.set("scope", "https://www.googleapis.com/auth/webmasters.readonly")
         query.set("iss", "https://accounts.google.com")
         query.set("authuser", "0")
-        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("connected")
+        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("pending")
+        const forged = yield* consent(instance, "cb-extra-forged", "gsc")
+        forged.query.set("iss", "https://attacker.example")
+        expect(landing(yield* callback(instance, "gsc", forged.query)).searchParams.get("reason")).toBe("issuer_mismatch")
         const denied = yield* consent(instance, "cb-extra-denied", "bing")
         denied.query.set("error", "access_denied")
         denied.query.set("error_description", "d".repeat(5000))
@@ -348,8 +360,11 @@ const refuseInserts = (databaseUrl: string, user: string, failures: number) =>
           end if;
           return new;
         end $$`),
+      // Where a callback stores its grant: a pending grant (confirmation required), or a connection.
       sql`drop trigger if exists test_refuse_inserts on oauth_connections`,
       sql`create trigger test_refuse_inserts before insert on oauth_connections for each row execute function test_refuse_inserts()`,
+      sql`drop trigger if exists test_refuse_inserts on oauth_pending_grants`,
+      sql`create trigger test_refuse_inserts before insert on oauth_pending_grants for each row execute function test_refuse_inserts()`,
       sql.unsafe(`create sequence ${attempts}`),
       sql`insert into test_refused_inserts values (${user}, ${attempts}::regclass, ${failures})`
     ], { discard: true })
@@ -380,7 +395,7 @@ describe("callback: a grant that cannot be stored", () => {
         yield* refuseInserts(databaseUrl, "cb-store-blink", 2)
         const { query } = yield* consent(instance, "cb-store-blink", "gsc")
         const revocations = fakes.gsc.requestsTo("revoke").length
-        expect(landing(yield* callback(instance, "gsc", query)).searchParams.get("status")).toBe("connected")
+        yield* confirmed(instance, "cb-store-blink", "gsc", yield* callback(instance, "gsc", query))
         expect(yield* connectionCount(databaseUrl, "cb-store-blink")).toBe(1)
         expect(fakes.gsc.requestsTo("revoke").length).toBe(revocations)
         const token = yield* json(yield* call(instance, "/v1/users/cb-store-blink/connections/gsc/token", { key: TOKEN_KEY }), TokenResponseJson)
@@ -395,7 +410,7 @@ describe("callback: a grant that cannot be stored", () => {
         yield* refuseInserts(databaseUrl, "cb-store-log", 1000)
         const { query } = yield* consent(instance, "cb-store-log", "gsc")
         yield* callback(instance, "gsc", query)
-        const revoked = logs.filter((line) => line.includes("could not be stored and was revoked"))
+        const revoked = logs.filter((line) => line.includes("the grant could not be stored, and was revoked at the platform"))
         expect(revoked).toHaveLength(1)
         expect(revoked[0]).toContain("platform=gsc")
         const text = logs.join("\n")

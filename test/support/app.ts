@@ -62,7 +62,7 @@ export const startInstance = (options: {
         Logger.minimumLogLevel(LogLevel.All)
       )
     const app = serveApi.pipe(
-      Layer.provideMerge(serverLayer({ port: 0, host: "127.0.0.1" }, options.fastPath ?? true)),
+      Layer.provideMerge(serverLayer({ port: 0, host: "127.0.0.1" }, settings.server, options.fastPath ?? true)),
       Layer.provide(StatusCache.Default),
       Layer.provideMerge(services),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))),

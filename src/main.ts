@@ -6,10 +6,13 @@ import { makeCli } from "./cli.js"
 import { AppConfig, AppConfigLive, ConfigInvalid, WorkerConfigLive } from "./config/AppConfig.js"
 import { explainListenFailure } from "./config/listen.js"
 import { warnMisconfiguredPlatforms } from "./config/platformWarnings.js"
+import { warnUnencryptedDatabase } from "./config/databaseWarnings.js"
+import { warnConfirmationOff } from "./config/securityWarnings.js"
 import { EnvironmentLive } from "./config/provider.js"
 import { DatabaseLive } from "./db/Database.js"
 import { StoredKeysCheckLive } from "./db/storedKeys.js"
 import { DatabaseUnavailable } from "./domain/errors.js"
+import { CleanupLive } from "./integrations/Cleanup.js"
 import { LoggingLive } from "./logging.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
 import { MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
@@ -32,14 +35,15 @@ const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
   Effect.promise(() => import("./http/server.js")).pipe(Effect.map((http) => http.HttpLive.pipe(Layer.provide(http.StatusCacheLive))))
 ))
 
-const PlatformWarningsLive = Layer.effectDiscard(warnMisconfiguredPlatforms)
+/** Settings that start but deserve a word: misconfigured platforms, confirmation off, a database reached without TLS. */
+const PlatformWarningsLive = Layer.effectDiscard(Effect.all([warnMisconfiguredPlatforms, warnConfirmationOff, warnUnencryptedDatabase], { discard: true }))
 
 /**
- * The whole service: the API and the token monitor over the services, over storage. The API's
- * socket is bound before the monitor starts: a port in use stops the start before any
- * platform is called.
+ * The whole service: the API, the token monitor and the cleanup over the services, over
+ * storage. The API's socket is bound before the monitor starts: a port in use stops the start
+ * before any platform is called.
  */
-export const MainLive = MonitorLive.pipe(
+export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
   Layer.provide(TokenMonitor.Default),
   Layer.provide(HttpLazyLive),
   Layer.provide(PlatformWarningsLive),
@@ -57,7 +61,7 @@ const MonitorAloneLive = Layer.scopedDiscard(
   })
 )
 
-const MonitorOnlyLive = Layer.merge(PlatformWarningsLive, MonitorAloneLive).pipe(
+const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive).pipe(
   Layer.provide(TokenMonitor.Default),
   Layer.provide(ServicesLive),
   Layer.provide(WorkerStorageLive)

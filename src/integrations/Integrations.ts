@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, Either, Fiber, Metric, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Either, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { TokenCipher } from "../crypto/TokenCipher.js"
-import { ConnectionRepository, type NewConnection } from "../db/ConnectionRepository.js"
+import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
 import { type AuthMode, StateRepository } from "../db/StateRepository.js"
 import type { Connection } from "../domain/Connection.js"
@@ -18,16 +18,14 @@ import {
   type UnknownPlatform
 } from "../domain/errors.js"
 import { challengeS256, generateState, generateVerifier, hashState } from "../oauth/pkce.js"
+import { checkIssuer, type IssuerMismatch } from "../oauth/issuer.js"
 import { checkReturnTo } from "../oauth/redirectPolicy.js"
-import { withTags } from "../observability/labels.js"
-import { connectionEstablishment } from "../observability/metrics.js"
-import type { TokenGrant } from "../platforms/definition.js"
-import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { makeBatcher } from "./batching.js"
 import { StatusChanges } from "./StatusChanges.js"
 import { isConnected, platformStatus } from "./status.js"
-import { Refresher, retryingStore } from "./Refresher.js"
+import { Grants } from "./Grants.js"
+import { Refresher } from "./Refresher.js"
 
 /** An authorisation request lives 10 minutes (RFC 9700 recommends short-lived state). */
 export const STATE_TTL = Duration.minutes(10)
@@ -54,14 +52,24 @@ export interface CallbackParams {
   readonly state?: string | undefined
   readonly code?: string | undefined
   readonly error?: string | undefined
+  /** RFC 9207's issuer identifier, when the platform sent one. */
+  readonly iss?: string | undefined
 }
+
+/**
+ * What a successful callback gave: a connection, or (OAUTH_CONFIRMATION=required) a grant held
+ * until the application confirms it with this one-time code for the user who completed the flow.
+ */
+export type CallbackSuccess =
+  | { readonly _tag: "Connected"; readonly connection: Connection }
+  | { readonly _tag: "Pending"; readonly confirmation: Redacted.Redacted<string> }
 
 export interface CallbackResult<E> {
   readonly platform: string
   /** Where to send the browser and how; null when the state could not be read. */
   readonly returnTo: string | null
   readonly mode: AuthMode | null
-  readonly outcome: Either.Either<Connection, E>
+  readonly outcome: Either.Either<CallbackSuccess, E>
 }
 
 export interface FreshToken {
@@ -91,6 +99,7 @@ export type CallbackError =
   | StateExpired
   | AuthorizationDenied
   | InvalidCallback
+  | IssuerMismatch
   | PlatformNotConfigured
   | UnknownPlatform
   | DatabaseUnavailable
@@ -114,8 +123,8 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
     const events = yield* EventRepository
     const cipher = yield* TokenCipher
     const changes = yield* StatusChanges
+    const grants = yield* Grants
     const app = yield* AppConfig
-    const scope = yield* Effect.scope
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const policy = {
       deployEnv: app.deployEnv,
@@ -151,7 +160,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
           returnTo,
           mode,
           expiresAt
-        }, t)
+        }, t, app.oauth.maxPending)
         const authUrl = yield* provider.authorizationUrl({
           state,
           codeChallenge: Option.map(verifier, challengeS256),
@@ -171,38 +180,12 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         } satisfies AuthUrlPayload
       })
 
-    /**
-     * A grant the platform issued is stored, retrying briefly if the database blinked. When it
-     * still cannot be, it is revoked where the platform allows it: the code is spent and the
-     * user is told to try again later (service_unavailable), so a live grant left behind would
-     * be held by nobody. Not cut short by a browser that goes away meanwhile: it runs in a
-     * fiber of this service's scope, which the callback waits for uninterruptibly (the store
-     * retries and the platform's budget bound the wait), while its own timeouts still work.
-     */
-    const storeGrant = (provider: IntegrationProvider, grant: TokenGrant, input: NewConnection, t: Date) => {
-      const storeOrRevoke = retryingStore(connections.upsert(input, t)).pipe(Effect.tapError(() => revokeUnstored(provider, grant)))
-      return Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Effect.interruptible(storeOrRevoke), scope), Fiber.join))
-    }
-
-    const revokeUnstored = (provider: IntegrationProvider, grant: TokenGrant) => {
-      const log = Effect.annotateLogs({ platform: provider.key })
-      if (!provider.definition.revocation) {
-        return Effect.logError("the grant could not be stored and the platform cannot revoke it: it stays live there until it expires").pipe(log)
-      }
-      // Revoking the refresh token revokes the whole grant.
-      return provider.revoke(Option.getOrElse(grant.refreshToken, () => grant.accessToken)).pipe(
-        Effect.matchEffect({
-          onSuccess: () => Effect.logWarning("the grant could not be stored and was revoked at the platform"),
-          onFailure: (e) => Effect.logError("the grant could not be stored, nor revoked at the platform").pipe(Effect.annotateLogs({ error: e._tag }))
-        }),
-        log
-      )
-    }
-
     /** Everything after the state was consumed; failures here still know where to return. */
     const exchange = (platform: string, stored: Effect.Effect.Success<ReturnType<typeof states.consume>>, params: CallbackParams) =>
       Effect.gen(function*() {
         if (stored.platform !== platform) return yield* new InvalidState({ reason: "platform-mismatch" })
+        // RFC 9207 §2.4: before anything else of the response is used, an error included.
+        yield* checkIssuer(yield* registry.definition(platform), params.iss)
         if (params.error !== undefined) {
           const error = OAUTH_ERROR_CODE.test(params.error) ? params.error : "invalid_error_code"
           return yield* new AuthorizationDenied({ platform, error })
@@ -219,7 +202,7 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         const grant = yield* provider.exchangeCode({ code: params.code, codeVerifier, redirectUri: stored.redirectUri })
         const account = yield* provider.account(grant)
         const t = yield* now
-        const connection = yield* storeGrant(provider, grant, {
+        const issued = {
           userId: stored.userId,
           platform,
           accountId: account.accountId,
@@ -232,18 +215,12 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
             scope: Option.getOrElse(grant.scope, () => provider.settings.scopes.join(provider.definition.scopeSeparator)),
             expiresAt: Option.match(grant.expiresIn, { onNone: () => null, onSome: (s) => new Date(t.getTime() + s * 1000) })
           }
-        }, t)
-        yield* events.append({
-          connectionId: connection.id,
-          userId: connection.userId,
-          platform,
-          kind: "connected",
-          detail: { account_id: connection.accountId, scope: connection.scope }
-        }, t)
-        yield* Metric.update(withTags(connectionEstablishment, { platform }), (t.getTime() - stored.createdAt.getTime()) / 1000)
-        yield* changes.publish(connection.userId, platform)
-        yield* Effect.logInfo("connected").pipe(Effect.annotateLogs({ platform, account_id: connection.accountId }))
-        return connection
+        }
+        if (app.oauth.confirmation === "off") {
+          return { _tag: "Connected", connection: yield* grants.connect(issued, stored.createdAt) } satisfies CallbackSuccess
+        }
+        // The code is good for as long as the authorisation request was.
+        return { _tag: "Pending", confirmation: yield* grants.hold(issued, stored.createdAt, stored.expiresAt) } satisfies CallbackSuccess
       })
 
     const completeCallback = (
@@ -429,6 +406,10 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         return { disconnected: gone.length, revoked }
       })
 
-    return { authorize, completeCallback, statuses, status, accessToken, refresh, disconnect } as const
+    /** Confirms a pending grant for the user who completed its flow (see Grants.confirm), and gives the platform's status. */
+    const confirm = (userId: string, platform: string, confirmation: string) =>
+      Effect.zipRight(grants.confirm(userId, platform, confirmation), status(userId, platform))
+
+    return { authorize, completeCallback, confirm, statuses, status, accessToken, refresh, disconnect } as const
   })
 }) {}

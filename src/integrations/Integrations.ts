@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Either, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Either, Match, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { TokenCipher } from "../crypto/TokenCipher.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
@@ -25,7 +25,7 @@ import { makeBatcher } from "./batching.js"
 import { StatusChanges } from "./StatusChanges.js"
 import { isConnected, platformStatus } from "./status.js"
 import { Grants } from "./Grants.js"
-import { Refresher } from "./Refresher.js"
+import { Refresher, type RefreshFailure } from "./Refresher.js"
 
 /** An authorisation request lives 10 minutes (RFC 9700 recommends short-lived state). */
 export const STATE_TTL = Duration.minutes(10)
@@ -304,8 +304,25 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
      * could not be reached or answered oddly, or a spurious invalid_grant was tolerated. Only
      * what ended the connection (needs_reauth) or shows our own misconfiguration fails.
      */
-    const keepsStoredToken = (error: { readonly _tag: string }) =>
-      ["ProviderUnavailable", "RateLimited", "CircuitOpen", "RefreshInProgress", "ProviderResponseInvalid", "InvalidGrant"].includes(error._tag)
+    const keepsStoredToken = Match.type<RefreshFailure>().pipe(
+      Match.tagsExhaustive({
+        ProviderUnavailable: () => true,
+        RateLimited: () => true,
+        CircuitOpen: () => true,
+        RefreshInProgress: () => true,
+        ProviderResponseInvalid: () => true,
+        // The platform was not called: the stored token is as good as it was.
+        LeaseTooShort: () => true,
+        // Tolerated ones arrive as ProviderUnavailable; this one ended the connection, which the re-read then shows.
+        InvalidGrant: () => true,
+        InvalidClient: () => false,
+        NotConnected: () => false,
+        ConnectionUnreadable: () => false,
+        DatabaseUnavailable: () => false,
+        PlatformNotConfigured: () => false,
+        UnknownPlatform: () => false
+      })
+    )
 
     const usableAt = (row: Connection, t: Date) => row.status === "active" && row.expiresAt !== null && row.expiresAt.getTime() > t.getTime()
 

@@ -1,10 +1,20 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Data, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, Match, Metric, Option, type Redacted, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Claimed, ConnectionRepository, type Outcome, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
 import type { OutcomeEvent } from "../db/EventRepository.js"
 import type { Connection } from "../domain/Connection.js"
-import { type DatabaseUnavailable, NotConnected, type ProviderError, ProviderUnavailable, RateLimited, RefreshInProgress } from "../domain/errors.js"
+import {
+  type ConnectionUnreadable,
+  type DatabaseUnavailable,
+  NotConnected,
+  type PlatformNotConfigured,
+  type ProviderError,
+  ProviderUnavailable,
+  RateLimited,
+  RefreshInProgress,
+  type UnknownPlatform
+} from "../domain/errors.js"
 import { taggedBy } from "../observability/labels.js"
 import { refreshes } from "../observability/metrics.js"
 import type { TokenGrant } from "../platforms/definition.js"
@@ -54,8 +64,19 @@ export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly 
 
 const LEASE_POLL = Duration.millis(100)
 
-/** What the monitor is told of a claimed row once its outcome is stored (or it was not attempted). */
-export type Settled = (result: Either.Either<Connection, { readonly _tag: string }>) => Effect.Effect<void>
+/**
+ * Every way a refresh (or a validation) can end without a stored new token: the platform's
+ * answer, or why the platform was not called, or why the answer could not be stored.
+ */
+export type RefreshFailure =
+  | ProviderError
+  | NotConnected
+  | RefreshInProgress
+  | LeaseTooShort
+  | ConnectionUnreadable
+  | DatabaseUnavailable
+  | PlatformNotConfigured
+  | UnknownPlatform
 
 /** A store that failed because the database blinked is tried again, briefly (about 1.5 s in all). */
 const STORE_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
@@ -94,15 +115,6 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
       )
     /** For callers waiting for their refresh: a result alone is stored at once. */
     const storeBatched = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100 })
-    /**
-     * For the monitor. Its workers wait for their result's statement before their next call
-     * (what a killed process may lose is bounded by MONITOR_CONCURRENCY), so each statement
-     * stores what arrived while the one before ran: under load, one statement stores many. A
-     * result waits MONITOR_STORE_LINGER (default 0) for others besides; measured with
-     * bench:monitor, a 20 ms wait there halved the refreshes per second at concurrency 16.
-     */
-    const storeLingering = yield* makeBatcher(storeBatch, { workers: 1, maxBatch: 100, lingerMs: Duration.toMillis(app.monitor.storeLinger) })
-
     /**
      * Platform calls with the storing of their answers. Closing this service's scope waits
      * for them instead of interrupting them (the finalizer below runs before the set's own,
@@ -272,29 +284,30 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
      * A refresh the platform refused or could not answer: the failure recorded (or the
      * connection marked needs_reauth), and the error for the caller.
      */
-    const refreshFailed = (row: Connection, owner: string, provider: IntegrationProvider, error: ProviderError) =>
-      Effect.gen(function*() {
-        switch (error._tag) {
-          case "CircuitOpen":
-            // The platform is known to be down: not this connection's failure, a skip.
-            yield* count(row.platform, "skipped", error._tag)
-            return yield* error
-          case "InvalidGrant": {
-            yield* count(row.platform, "failure", error._tag)
+    const refreshFailed = (row: Connection, owner: string, provider: IntegrationProvider, error: ProviderError) => {
+      /** Counted, its next attempt recorded, and raised. */
+      const retryLater = (failure: ProviderError) =>
+        count(row.platform, "failure", failure._tag).pipe(Effect.zipRight(recordFailure(row, owner, failure, false)), Effect.zipRight(Effect.fail(failure)))
+      return Match.valueTags(error, {
+        // The platform is known to be down: not this connection's failure, a skip.
+        CircuitOpen: (open) => Effect.zipRight(count(row.platform, "skipped", open._tag), Effect.fail(open)),
+        InvalidGrant: (dead) =>
+          Effect.gen(function*() {
+            yield* count(row.platform, "failure", dead._tag)
             if (row.invalidGrantStreak + 1 >= provider.definition.invalidGrantTolerance) {
               yield* markDead(row, owner, "needs_reauth", "invalid_grant")
-              return yield* error
+              return yield* dead
             }
             // Tolerated (Bing answers spurious ones): the connection stays active, so the caller is told to retry later.
-            yield* recordFailure(row, owner, error, true)
+            yield* recordFailure(row, owner, dead, true)
             return yield* new ProviderUnavailable({ platform: row.platform, reason: "invalid_grant_tolerated" })
-          }
-          default:
-            yield* count(row.platform, "failure", error._tag)
-            yield* recordFailure(row, owner, error, false)
-            return yield* error
-        }
+          }),
+        ProviderUnavailable: retryLater,
+        RateLimited: retryLater,
+        InvalidClient: retryLater,
+        ProviderResponseInvalid: retryLater
       })
+    }
 
     /**
      * The platform's answer and its storage, run to the end even when the caller is
@@ -374,42 +387,43 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
 
     return {
       /**
-       * Refreshes a row the monitor claimed, with the ciphertexts the claim returned. Ends
-       * once the platform has answered (or the row was not sent to it); `settled` then gets
-       * the outcome once it is stored — a success later, by the batch that stores it (the
-       * monitor's worker waits for that before its next call). A failure that stored nothing (a skip) leaves the lease held: the
-       * monitor releases its leases when its pass ends, so the row is not attempted twice in
-       * one pass. The caller must not be interrupted once the platform is called (the
-       * monitor's workers are not: a pass that is stopped lets them finish their row).
+       * A row the monitor claimed, sent to its platform with the refresh token the claim
+       * returned: the new tokens to store (the monitor stores them in batches, with
+       * `storeClaimed`), or why not — recorded already when it was the platform's answer (a
+       * failure counted, or the connection marked needs_reauth). A failure that stored nothing
+       * (a skip) leaves the lease held: the monitor releases its leases when its pass ends, so
+       * the row is not attempted twice in one pass. Once the platform is called the caller
+       * must not be interrupted (the monitor's workers are not: a stopped pass lets them
+       * finish their row).
        */
       // Written as a chain rather than a generator: this runs once per row of every pass.
-      refreshHeld: (claimed: Claimed, owner: string, settled: Settled): Effect.Effect<void> => {
+      refreshClaimed: (claimed: Claimed, owner: string): Effect.Effect<RefreshToStore, RefreshFailure> => {
         const row = claimed.connection
-        return Effect.flatMap(Effect.either(prepareRefresh(row, owner, claimed.sealed)), (ready) => {
-          if (Either.isLeft(ready)) return settled(Either.left(ready.left))
-          const { provider, refreshToken } = ready.right
-          return Effect.flatMap(Clock.currentTimeMillis, (t) =>
+        return Effect.flatMap(prepareRefresh(row, owner, claimed.sealed), ({ provider, refreshToken }) =>
+          Effect.flatMap(Clock.currentTimeMillis, (t): Effect.Effect<RefreshToStore, RefreshFailure> =>
             leaseOutlasts(row, provider, t)
-              ? Effect.flatMap(Effect.either(provider.refresh(refreshToken)), (result) =>
-                Either.isLeft(result)
-                  ? Effect.flatMap(Effect.either(refreshFailed(row, owner, provider, result.left)), settled)
-                  : Effect.flatMap(now, (answeredAt) =>
-                    storeLingering.submit(
-                      refreshed(row, owner, refreshToken, result.right, answeredAt),
-                      (stored) => Effect.flatMap(Effect.either(afterStore(row, stored)), settled)
-                    )))
-              : settled(Either.left(new LeaseTooShort({ platform: row.platform }))))
-        })
+              ? provider.refresh(refreshToken).pipe(
+                Effect.catchAll((error) => refreshFailed(row, owner, provider, error)),
+                Effect.flatMap((grant) => Effect.map(now, (answeredAt) => refreshed(row, owner, refreshToken, grant, answeredAt)))
+              )
+              : Effect.fail(new LeaseTooShort({ platform: row.platform }))))
       },
-      validateHeld: (claimed: Claimed, owner: string, settled: Settled) =>
+
+      /**
+       * Stores the monitor's refreshes in one statement (retried briefly if the database
+       * blinked) and announces them; gives each row's outcome, in the batch's order.
+       */
+      storeClaimed: (batch: ReadonlyArray<RefreshToStore>): Effect.Effect<ReadonlyArray<Either.Either<Connection, RefreshFailure>>> =>
+        Effect.flatMap(Effect.exit(storeBatch(batch)), (stored) =>
+          Effect.forEach(batch, (item) => Effect.either(afterStore(item.connection, Exit.map(stored, (outcomeOf) => outcomeOf(item)))))),
+
+      /** Validates a row the monitor claimed (a token that does not expire), and stores the outcome. */
+      validateClaimed: (claimed: Claimed, owner: string): Effect.Effect<Connection, RefreshFailure> =>
         Effect.gen(function*() {
           const row = claimed.connection
-          const result = yield* Effect.either(Effect.gen(function*() {
-            const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
-            yield* ensureLeaseOutlasts(row, provider)
-            return yield* validateAndStore(row, owner, provider, accessToken)
-          }))
-          yield* settled(result)
+          const { provider, accessToken } = yield* prepareValidation(row, owner, claimed.sealed)
+          yield* ensureLeaseOutlasts(row, provider)
+          return yield* validateAndStore(row, owner, provider, accessToken)
         }),
 
       /**

@@ -31,7 +31,7 @@ export const CHANNEL = "oauth_status_changes"
 export const MAX_PAYLOAD_BYTES = 7900
 
 /** How long a change waits for others before it is sent to other processes (this process is told at once). */
-const NOTIFY_LINGER_MS = 20
+const NOTIFY_LINGER = Duration.millis(20)
 
 /** How long changes whose NOTIFY failed wait before they are sent again. */
 const NOTIFY_RETRY_DELAY = Duration.seconds(1)
@@ -160,12 +160,12 @@ export const StatusChangesLive = Layer.scoped(
         Effect.as(true),
         Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message).pipe(Effect.as(false)))
       )
-    // A change waits NOTIFY_LINGER_MS for others to go with it, and whatever queued while a
+    // A change waits NOTIFY_LINGER for others to go with it, and whatever queued while a
     // batch was being sent goes in the next one: a burst costs a few statements. A batch that
     // could not be sent (the database unavailable) is queued again and tried after
     // NOTIFY_RETRY_DELAY, so other processes' caches catch up once the database answers.
     const sender = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(gather(pending, MAX_BATCH, NOTIFY_LINGER_MS)), (pairs) =>
+      Effect.flatMap(restore(gather(pending, MAX_BATCH, NOTIFY_LINGER)), (pairs) =>
         Effect.flatMap(send(pairs), (sent) =>
           sent ? Effect.void : Queue.offerAll(pending, pairs).pipe(Effect.zipRight(restore(Effect.sleep(NOTIFY_RETRY_DELAY))))))
     ).pipe(Effect.forever)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber } from "effect"
-import { makeBatcher } from "../../src/integrations/batching.js"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Queue, TestClock } from "effect"
+import { gather, makeBatcher } from "../../src/integrations/batching.js"
 
 /** A batched lookup that records each batch and, when `gate` is given, waits for it first. */
 const recorder = (gate?: Deferred.Deferred<void>) => {
@@ -70,45 +70,17 @@ describe("makeBatcher", () => {
       expect(yield* lookup("b")).toBe("B")
     }))
 
-  it.scoped("submit returns at once; the batch's worker hands each answer to its continuation", () =>
+  it.effect("gather with a linger takes what arrives while the first item lingers, on the Clock", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
-      const { batches, lookupMany } = recorder(gate)
-      const { submit } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
-      const answers: Array<Exit.Exit<string, never>> = []
-      const then = (answer: Exit.Exit<string, never>) => Effect.sync(() => void answers.push(answer))
-      yield* submit("a", then)
-      yield* submit("b", then)
-      yield* settle
-      // Both were accepted while the lookup waits for its gate: nobody waited for an answer.
-      expect(answers).toEqual([])
-      yield* Deferred.succeed(gate, undefined)
-      yield* settle
-      expect(answers).toEqual([Exit.succeed("A"), Exit.succeed("B")])
-      expect(batches).toEqual([["a", "b"]])
+      const queue = yield* Queue.unbounded<string>()
+      const batch = yield* Effect.fork(gather(queue, 10, Duration.millis(100)))
+      yield* Queue.offer(queue, "a")
+      yield* TestClock.adjust("20 millis")
+      yield* Queue.offer(queue, "b")
+      expect(Option.isNone(yield* Fiber.poll(batch))).toBe(true)
+      yield* TestClock.adjust("80 millis")
+      expect(yield* Fiber.join(batch)).toEqual(["a", "b"])
     }))
-
-  it.scoped("a continuation that dies is logged and the worker goes on with the next batch", () =>
-    Effect.gen(function*() {
-      const { lookupMany } = recorder()
-      const { lookup, submit } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10 })
-      yield* submit("a", () => Effect.die("a bug"))
-      yield* settle
-      expect(yield* lookup("b")).toBe("B")
-    }))
-
-  it.live("with a linger, keys that arrive while the first one lingers go in its batch", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { batches, lookupMany } = recorder()
-      const { lookup } = yield* makeBatcher(lookupMany, { workers: 1, maxBatch: 10, lingerMs: 100 })
-      const first = yield* Effect.fork(lookup("a"))
-      yield* Effect.sleep("20 millis")
-      expect(batches).toEqual([])
-      const second = yield* Effect.fork(lookup("b"))
-      expect(yield* Fiber.join(first)).toBe("A")
-      expect(yield* Fiber.join(second)).toBe("B")
-      expect(batches).toEqual([["a", "b"]])
-    })))
 })
 
 describe("makeBatcher with failsWaiting", () => {

@@ -20,7 +20,7 @@ import { monitorConnections, refreshes } from "../../src/observability/metrics.j
 import { bing } from "../../src/platforms/bing.js"
 import type { PlatformDefinition, TokenGrant } from "../../src/platforms/definition.js"
 import { gsc } from "../../src/platforms/gsc.js"
-import { pkceByDefault } from "../../src/platforms/settings.js"
+import { pkceByDefault } from "../../src/oauth/settings.js"
 import type { IntegrationProvider } from "../../src/registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
 import { idleHealth } from "../../src/resilience/CircuitBreaker.js"

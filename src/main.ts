@@ -1,11 +1,11 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { defaultTeardown } from "@effect/platform/Runtime"
-import { Cause, Console, Data, Duration, Effect, Layer, Option } from "effect"
+import { Cause, Console, Data, Effect, Layer, Option } from "effect"
 import { makeCli } from "./cli.js"
-import { AppConfig, AppConfigLive, ConfigInvalid, WorkerConfigLive } from "./config/AppConfig.js"
+import { AppConfigLive, ConfigInvalid, WorkerConfigLive } from "./config/AppConfig.js"
 import { explainListenFailure } from "./config/listen.js"
-import { warnMisconfiguredPlatforms } from "./config/platformWarnings.js"
+import { warnMisconfiguredPlatforms } from "./registry/ProviderRegistry.js"
 import { warnUnencryptedDatabase } from "./config/databaseWarnings.js"
 import { warnConfirmationOff } from "./config/securityWarnings.js"
 import { EnvironmentLive } from "./config/provider.js"
@@ -15,7 +15,7 @@ import { DatabaseUnavailable } from "./domain/errors.js"
 import { CleanupLive } from "./integrations/Cleanup.js"
 import { LoggingLive } from "./logging.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
-import { MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
+import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { ServicesLive } from "./services.js"
 
 /**
@@ -52,14 +52,7 @@ export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
 )
 
 /** `monitor` runs the monitor whatever MONITOR_ENABLED says: that flag is about the monitor beside the API. */
-const MonitorAloneLive = Layer.scopedDiscard(
-  Effect.gen(function*() {
-    const { monitor: settings } = yield* AppConfig
-    const monitor = yield* TokenMonitor
-    yield* Effect.forkScoped(monitor.run)
-    yield* Effect.logInfo(`token monitor started: every ${Duration.format(settings.interval)}, refreshing ${Duration.format(settings.refreshAhead)} ahead`)
-  })
-)
+const MonitorAloneLive = monitorLayer({ always: true })
 
 const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive).pipe(
   Layer.provide(TokenMonitor.Default),

@@ -1,7 +1,7 @@
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Clock, Context, type Duration, Effect, Option, Schema } from "effect"
+import { Clock, Context, Effect, Option, Schema } from "effect"
 import {
   type CircuitOpen,
   InvalidClient,
@@ -10,7 +10,7 @@ import {
   ProviderUnavailable,
   RateLimited
 } from "../domain/errors.js"
-import { isTimeout, withRequestTimeout } from "./requestTimeout.js"
+import { isTimeout } from "./PlatformHttp.js"
 
 /** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds from `nowMs`. */
 export const parseRetryAfter = (value: string | undefined, nowMs: number): number | undefined => {
@@ -31,42 +31,39 @@ export class RequestGuard extends Context.Tag("Integrations/RequestGuard")<Reque
 }>() {}
 
 /**
- * Sends a request and reads its answer with `read`, the request within `timeout`, through the
+ * Sends a request with the platform's client and reads its answer with `read`, through the
  * RequestGuard when one is provided. Transport failures, timeouts, 5xx and 429 become the
- * transient errors; `read` gets every other response.
+ * transient errors; `read` gets every other response. The client reads the whole answer
+ * within the platform's timeout (see PlatformHttp), so `read` works on an answer received.
  */
 export const call = <A, E, R>(
   platform: string,
+  client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,
-  timeout: Duration.DurationInput,
   read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
 ) => {
-  const attempt = Effect.flatMap(send(platform, withRequestTimeout(request, timeout)), read)
+  const attempt = Effect.flatMap(send(platform, client, request), read)
   return Effect.flatMap(Effect.serviceOption(RequestGuard), Option.match({ onNone: () => attempt, onSome: (guard) => guard.observe(attempt) }))
 }
 
-/**
- * The client sends the request and reads its whole answer within the timeout (see
- * requestTimeout.ts), so `read` works on an answer already received.
- */
 const send = (
   platform: string,
+  client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited, HttpClient.HttpClient> =>
-  Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client.execute(request).pipe(
-      Effect.catchAll((error) => Effect.fail(new ProviderUnavailable({ platform, reason: isTimeout(error) ? "timeout" : "network" }))),
-      Effect.flatMap((response): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> => {
-        if (response.status === 429) {
-          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const retryAfterMs = parseRetryAfter(response.headers["retry-after"], now)
-            return Effect.fail(new RateLimited(retryAfterMs === undefined ? { platform } : { platform, retryAfterMs }))
-          })
-        }
-        if (response.status >= 500) return Effect.fail(new ProviderUnavailable({ platform, reason: "status", status: response.status }))
-        return Effect.succeed(response)
-      })
-    ))
+): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> =>
+  client.execute(request).pipe(
+    Effect.catchAll((error) => Effect.fail(new ProviderUnavailable({ platform, reason: isTimeout(error) ? "timeout" : "network" }))),
+    Effect.flatMap((response): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> => {
+      if (response.status === 429) {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const retryAfterMs = parseRetryAfter(response.headers["retry-after"], now)
+          return Effect.fail(new RateLimited(retryAfterMs === undefined ? { platform } : { platform, retryAfterMs }))
+        })
+      }
+      if (response.status >= 500) return Effect.fail(new ProviderUnavailable({ platform, reason: "status", status: response.status }))
+      return Effect.succeed(response)
+    })
+  )
 
 /** The body as JSON; anything else is ProviderResponseInvalid. */
 export const readJson = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
@@ -88,16 +85,24 @@ const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/
 export const sanitizeDescription = (text: string): string =>
   text.replace(/[A-Za-z0-9._~+/=-]{24,}/g, "[redacted]").replace(/[\u0000-\u001f]/g, " ").slice(0, 200)
 
+const decodeOAuthError = Schema.decodeUnknownOption(OAuthErrorBody)
+
+/**
+ * The RFC 6749 §5.2 error code and description a JSON body carries, if it carries one. A body
+ * without `error` (every token the monitor receives) is not decoded at all.
+ */
+export const oauthErrorIn = (body: unknown) =>
+  typeof body === "object" && body !== null && "error" in body
+    ? Option.filter(decodeOAuthError(body), (decoded) => ERROR_CODE.test(decoded.error))
+    : Option.none()
+
 /** The RFC 6749 §5.2 error code and description of a 4xx answer. */
 export const readOAuthError = (platform: string, response: HttpClientResponse.HttpClientResponse) =>
-  Effect.gen(function*() {
-    const body = yield* readJson(platform, response)
-    const decoded = Schema.decodeUnknownOption(OAuthErrorBody)(body)
-    if (Option.isNone(decoded) || !ERROR_CODE.test(decoded.value.error)) {
-      return yield* new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} without an OAuth error code` })
-    }
-    return decoded.value
-  })
+  Effect.flatMap(readJson(platform, response), (body) =>
+    Option.match(oauthErrorIn(body), {
+      onNone: () => Effect.fail(new ProviderResponseInvalid({ platform, detail: `HTTP ${response.status} without an OAuth error code` })),
+      onSome: Effect.succeed
+    }))
 
 /** The typed error an RFC 6749 §5.2 error code stands for. */
 export const errorFromCode = (

@@ -7,9 +7,9 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
-import { type Clock, Duration, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
-import { enforceRequestTimeout, requestTimeoutOf, timedOut } from "./requestTimeout.js"
+import { PlatformHttp, timedOut } from "./PlatformHttp.js"
 
 const utf8 = new TextDecoder()
 
@@ -112,22 +112,26 @@ interface Target {
   readonly path: string
 }
 
-/** Platforms are called at a handful of URLs: each is parsed once. */
-const targets = new Map<string, Target>()
-const MAX_TARGETS = 1024
+/** A platform is called at a handful of URLs: its client parses each once. */
+const MAX_TARGETS = 64
 
-const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<Target, HttpClientError.RequestError> => {
-  const plain = request.urlParams.length === 0 && Option.isNone(request.hash)
-  const known = plain ? targets.get(request.url) : undefined
-  if (known !== undefined) return Either.right(known)
-  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-  if (Either.isLeft(url)) return Either.left(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
-  const target = { origin: url.right.origin, path: url.right.pathname + url.right.search }
-  if (plain) {
-    if (targets.size >= MAX_TARGETS) targets.clear()
-    targets.set(request.url, target)
+type TargetOf = (request: HttpClientRequest.HttpClientRequest) => Either.Either<Target, HttpClientError.RequestError>
+
+const targetCache = (): TargetOf => {
+  const targets = new Map<string, Target>()
+  return (request) => {
+    const plain = request.urlParams.length === 0 && Option.isNone(request.hash)
+    const known = plain ? targets.get(request.url) : undefined
+    if (known !== undefined) return Either.right(known)
+    const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+    if (Either.isLeft(url)) return Either.left(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+    const target = { origin: url.right.origin, path: url.right.pathname + url.right.search }
+    if (plain) {
+      if (targets.size >= MAX_TARGETS) targets.clear()
+      targets.set(request.url, target)
+    }
+    return Either.right(target)
   }
-  return Either.right(target)
 }
 
 const aborted = new Error("request interrupted")
@@ -137,7 +141,12 @@ const aborted = new Error("request interrupted")
  * a timer of the request's own: no fiber waits beside it. Interrupting the effect aborts the
  * request, on the wire or before it is sent.
  */
-const dispatch = (agent: Agent, request: HttpClientRequest.HttpClientRequest, timeoutMs: number | undefined) =>
+const dispatch = (
+  agent: Agent,
+  targetOf: TargetOf,
+  request: HttpClientRequest.HttpClientRequest,
+  timeoutMs: number | undefined
+) =>
   Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
     const target = targetOf(request)
     if (Either.isLeft(target)) return resume(Effect.fail(target.left))
@@ -203,30 +212,33 @@ const timerMillis = (timeout: Duration.Duration | undefined) => {
   return Number.isFinite(ms) ? Math.max(0, ms) : undefined
 }
 
-/** The process's own clock: with it a request's timeout is a plain timer; any other Clock (a TestClock) gets its sleep. */
-const liveClock: Clock.Clock = Effect.runSync(Effect.clock)
-
 /**
- * An HttpClient over one undici Agent, for the platforms' OAuth and API calls: small bodies,
- * answers read whole, the request timeout (withRequestTimeout) enforced by a timer of each
- * request's own. It skips what the generic client does for tracing and streaming (no span,
- * no AbortController, no finalization registry per request): the token monitor is CPU-bound
- * on these calls (`npm run bench:http-client`).
+ * An HttpClient over an undici Agent, for the platforms' OAuth and API calls: small bodies,
+ * answers read whole, each request within `timeout` (when given) by a timer of its own,
+ * whatever Clock the fiber runs on. It skips what the generic client does for tracing and
+ * streaming (no span, no AbortController, no finalization registry per request): the token
+ * monitor is CPU-bound on these calls (`npm run bench:http-client`).
  */
-export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
-  HttpClient.HttpClient,
-  Effect.map(
-    Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.destroy())),
-    (agent) =>
-      HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-        (prepared) =>
-          Effect.flatMap(prepared, (request) =>
-            Effect.clockWith((clock) =>
-              clock === liveClock
-                ? dispatch(agent, request, timerMillis(requestTimeoutOf(request)))
-                : enforceRequestTimeout(request, dispatch(agent, request, undefined))
-            )),
-        Effect.succeed
-      )
+export const make = (agent: Agent, timeout?: Duration.Duration): HttpClient.HttpClient => {
+  const timeoutMs = timerMillis(timeout)
+  const targetOf = targetCache()
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (prepared) => Effect.flatMap(prepared, (request) => dispatch(agent, targetOf, request, timeoutMs)),
+    Effect.succeed
   )
+}
+
+/** One Agent (one connection pool) for every client made in the scope. */
+const scopedAgent = Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.destroy()))
+
+/** The service's platform clients: one per platform, over one Agent, each with its timeout. */
+export const layer: Layer.Layer<PlatformHttp> = Layer.scoped(
+  PlatformHttp,
+  Effect.map(scopedAgent, (agent) => ({ client: (timeout) => make(agent, timeout) }))
+)
+
+/** A client without a timeout of its own, over an Agent of its scope: for `PlatformHttp.onClock`. */
+export const layerWithoutTimeout: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
+  HttpClient.HttpClient,
+  Effect.map(scopedAgent, (agent) => make(agent))
 )

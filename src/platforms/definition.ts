@@ -1,4 +1,3 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type { Duration, Effect, Option, Redacted } from "effect"
 import type { ProviderError } from "../domain/errors.js"
 
@@ -41,20 +40,46 @@ export interface PlatformSettings {
   readonly timeout: Duration.Duration
 }
 
-/** What a platform's small functions may use: its settings and HTTP helpers bound to it. */
+/** A request a platform's own function sends (a revocation that is not RFC 7009, say). */
+export interface PlatformRequest {
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+  readonly url: string
+  /** Sent as a JSON body. */
+  readonly json?: unknown
+  /**
+   * "client": HTTP Basic with the client's id and secret, form-urlencoded first (RFC 6749
+   * §2.3.1; none for a public client); or the Authorization header's value.
+   */
+  readonly authorization?: "client" | Redacted.Redacted<string>
+}
+
+/** What the platform answered: its status, and its body when that is JSON. */
+export interface PlatformAnswer {
+  readonly status: number
+  readonly json: Option.Option<unknown>
+}
+
+/**
+ * What a platform's small functions may use: its settings and HTTP helpers bound to it. Every
+ * request they send carries the platform's headers (a User-Agent, and the definition's
+ * `headers`), runs within its timeout and through its circuit breaker, and fails with the
+ * transient errors on a network failure, a timeout, a 5xx or a 429.
+ */
 export interface PlatformContext {
   readonly platform: string
   readonly settings: PlatformSettings
   /** GET a platform API with the access token; 401/403 become InvalidGrant (the token is dead). */
-  readonly getJson: (url: string, accessToken: Redacted.Redacted<string>) => Effect.Effect<unknown, ProviderError, HttpClient.HttpClient>
+  readonly getJson: (url: string, accessToken: Redacted.Redacted<string>) => Effect.Effect<unknown, ProviderError>
   /** POST JSON with an Authorization header value as the platform wants it. */
   readonly postJson: (
     url: string,
     body: unknown,
     authorization: Option.Option<Redacted.Redacted<string>>
-  ) => Effect.Effect<unknown, ProviderError, HttpClient.HttpClient>
+  ) => Effect.Effect<unknown, ProviderError>
   /** The token endpoint, for grants beyond code and refresh (Wix's anonymous grant). */
-  readonly tokenRequest: (params: Readonly<Record<string, string>>) => Effect.Effect<TokenGrant, ProviderError, HttpClient.HttpClient>
+  readonly tokenRequest: (params: Readonly<Record<string, string>>) => Effect.Effect<TokenGrant, ProviderError>
+  /** Any other request; every answer that is not a transient failure is the caller's to read. */
+  readonly request: (request: PlatformRequest) => Effect.Effect<PlatformAnswer, ProviderError>
 }
 
 export type PkceSupport = "required" | "supported" | "unconfirmed" | "none"
@@ -102,8 +127,19 @@ export interface PlatformDefinition {
   readonly refresh: "token" | "refresh" | "none"
   /** Consecutive invalid_grant answers to a refresh before the connection needs re-authorisation. */
   readonly invalidGrantTolerance: number
-  /** Revoke at the `revoke` endpoint on disconnect (RFC 7009). */
+  /** Revoke on disconnect: at the `revoke` endpoint (RFC 7009), or with `revoke` when the definition has one. */
   readonly revocation: boolean
+  /**
+   * Revokes a grant the platform's own way, where revocation is not RFC 7009 (GitHub deletes
+   * a grant with `DELETE /applications/{client_id}/grant`). Given the refresh token where there
+   * is one, else the access token; succeeds when the grant is gone, already gone included.
+   */
+  readonly revoke?: (context: PlatformContext, token: Redacted.Redacted<string>) => Effect.Effect<void, ProviderError>
+  /**
+   * Headers sent with every request to the platform, beside `User-Agent:
+   * oauth-integrations/<version>` (which a `user-agent` here replaces).
+   */
+  readonly headers?: Readonly<Record<string, string>>
   /** How API calls present the access token (`Bearer <token>` unless the platform says otherwise). */
   readonly authorizationHeader?: (accessToken: string) => string
   /** Builds the authorization URL when it is not a plain query on `authorize` (Wix). */
@@ -111,9 +147,9 @@ export interface PlatformDefinition {
     context: PlatformContext,
     request: AuthorizationRequest,
     plain: () => string
-  ) => Effect.Effect<string, ProviderError, HttpClient.HttpClient>
+  ) => Effect.Effect<string, ProviderError>
   /** Looks up the account and what to keep about it; must tolerate lookups that fail. */
-  readonly account?: (context: PlatformContext, grant: TokenGrant) => Effect.Effect<AccountInfo, ProviderError, HttpClient.HttpClient>
+  readonly account?: (context: PlatformContext, grant: TokenGrant) => Effect.Effect<AccountInfo, ProviderError>
   /** Checks a token that does not expire is still alive; fails with InvalidGrant when it is not. */
-  readonly validate?: (context: PlatformContext, accessToken: Redacted.Redacted<string>) => Effect.Effect<void, ProviderError, HttpClient.HttpClient>
+  readonly validate?: (context: PlatformContext, accessToken: Redacted.Redacted<string>) => Effect.Effect<void, ProviderError>
 }

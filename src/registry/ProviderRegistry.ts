@@ -1,16 +1,17 @@
-import * as HttpClient from "@effect/platform/HttpClient"
 import { Context, Effect, Either, Layer } from "effect"
 import { AppConfig, describeConfigError } from "../config/AppConfig.js"
 import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
 import { makeOAuthClient } from "../oauth/OAuthClient.js"
+import { PlatformHttp } from "../oauth/PlatformHttp.js"
+import { readSettings, variablePrefix } from "../oauth/settings.js"
 import * as UndiciClient from "../oauth/undiciClient.js"
 import type { PlatformDefinition, PlatformSettings } from "../platforms/definition.js"
-import { readSettings } from "../platforms/settings.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import * as Policy from "../resilience/policy.js"
+import { checkLease, readResilience, type ResilienceSettings } from "../resilience/settings.js"
 import type { IntegrationProvider } from "./IntegrationProvider.js"
 import { platforms } from "./platforms.js"
-import { checkLease, readResilience } from "./resilienceSettings.js"
-import { makeResilientProvider, type ResilienceSettings } from "./resilient.js"
+import { makeResilientProvider } from "./resilient.js"
 
 /** The platforms the registry offers. */
 export class PlatformCatalog extends Context.Tag("Integrations/PlatformCatalog")<
@@ -45,16 +46,16 @@ interface Built {
 /**
  * Providers assembled from the catalog. Each platform's settings (credentials, endpoints,
  * retry and breaker settings) are read and checked once, on first use or first listing, so
- * that start-up can list every problem; its provider is built on first use (OAuth client
- * and circuit breaker made) and cached. An unconfigured or misconfigured platform fails
- * alone with PlatformNotConfigured; the others work.
+ * that start-up can list every problem; its provider is built on first use (its HTTP client
+ * made with its request timeout, its OAuth client, its circuit breaker) and cached. An
+ * unconfigured or misconfigured platform fails alone with PlatformNotConfigured; the others work.
  */
 export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integrations/ProviderRegistry", {
   dependencies: [PlatformCatalog.Default, UndiciClient.layer],
   effect: Effect.gen(function*() {
     const catalog = yield* PlatformCatalog
     const app = yield* AppConfig
-    const http = yield* HttpClient.HttpClient
+    const http = yield* PlatformHttp
     // Captured now so that settings read later, from any fiber, come from the same configuration.
     const configProvider = yield* Effect.configProviderWith(Effect.succeed)
 
@@ -62,13 +63,14 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
       Effect.gen(function*() {
         const availability = yield* readSettings(definition, app)
         if (availability._tag === "NotConfigured") return availability
-        const resilience = yield* Effect.either(readResilience(definition.key))
+        const prefix = variablePrefix(definition.key)
+        const resilience = yield* Effect.either(readResilience(prefix))
         const problems = [
           ...(availability._tag === "Misconfigured" ? availability.problems : []),
           ...(Either.isLeft(resilience) ? describeConfigError(resilience.left) : [])
         ]
         if (availability._tag === "Configured" && Either.isRight(resilience)) {
-          const lease = checkLease(definition.key, resilience.right, availability.settings.timeout, app.tokens.leaseDuration)
+          const lease = checkLease(prefix, resilience.right, availability.settings.timeout, app.tokens.leaseDuration)
           if (lease === undefined) return { _tag: "Configured", settings: availability.settings, resilience: resilience.right } as const
           problems.push(lease)
         }
@@ -79,10 +81,10 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
       Effect.gen(function*() {
         const ready = yield* readinessOf
         if (ready._tag !== "Configured") return yield* new PlatformNotConfigured({ platform: definition.key, problems: ready.problems })
-        const breaker = yield* CircuitBreaker.make(definition.key, ready.resilience.breaker)
-        const provider = yield* makeResilientProvider(makeOAuthClient(definition, ready.settings), ready.resilience, breaker)
-        return { provider, breaker } satisfies Built
-      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+        const policy = yield* Policy.make(definition.key, ready.resilience, ready.settings.timeout)
+        const client = makeOAuthClient(definition, ready.settings, http.client(ready.settings.timeout))
+        return { provider: makeResilientProvider(client, policy), breaker: policy.breaker } satisfies Built
+      })
 
     interface Entry {
       readonly definition: PlatformDefinition
@@ -155,3 +157,18 @@ export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integr
     return { keys, get, definition, list, platforms: platformsSummary, degraded } as const
   })
 }) {}
+
+/**
+ * One warning per problem of each misconfigured platform, at start: a platform is otherwise
+ * only built on first use, so a bad setting would surface with the first user's request. The
+ * platform stays listed as misconfigured and the others work.
+ */
+export const warnMisconfiguredPlatforms = Effect.gen(function*() {
+  const registry = yield* ProviderRegistry
+  for (const platform of yield* registry.list) {
+    if (platform.state !== "misconfigured") continue
+    for (const problem of platform.problems) {
+      yield* Effect.logWarning(`platform ${platform.key} is misconfigured and unavailable until fixed: ${problem}`)
+    }
+  }
+})

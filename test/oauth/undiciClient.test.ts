@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Either, Fiber, Schedule, TestClock } from "effect"
-import { isTimeout, withRequestTimeout } from "../../src/oauth/requestTimeout.js"
+import { Clock, Duration, Effect, Either, Fiber, Layer, Schedule, TestClock } from "effect"
+import { isTimeout, PlatformHttp } from "../../src/oauth/PlatformHttp.js"
 import * as UndiciClient from "../../src/oauth/undiciClient.js"
 
 interface Seen {
@@ -56,6 +56,12 @@ const closedSoon = (aborted: ReadonlyArray<string>) =>
 const execute = (request: HttpClientRequest.HttpClientRequest) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => client.execute(request))
 
+/** A platform's client as the registry makes it, with its request timeout. */
+const platformClient = (timeout: Duration.Duration = Duration.seconds(10)) =>
+  Layer.effect(HttpClient.HttpClient, Effect.map(PlatformHttp, (http) => http.client(timeout))).pipe(Layer.provide(UndiciClient.layer))
+
+const Client = platformClient()
+
 describe("undici HttpClient", () => {
   it.scoped("sends a form POST with its headers and reads the JSON answer", () =>
     Effect.gen(function*() {
@@ -75,7 +81,7 @@ describe("undici HttpClient", () => {
       expect(seen[0]).toMatchObject({ method: "POST", url: "/oauth/token?x=1", body: "grant_type=refresh_token&refresh_token=rt+1" })
       expect(seen[0]?.headers["content-type"]).toBe("application/x-www-form-urlencoded")
       expect(seen[0]?.headers["accept"]).toBe("application/json")
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 
   it.scoped("sends a JSON body and gives an error status as an answer, with its cookies", () =>
     Effect.gen(function*() {
@@ -86,7 +92,7 @@ describe("undici HttpClient", () => {
       expect(Object.keys(response.cookies.cookies).sort()).toEqual(["a", "b"])
       expect(seen[0]?.body).toBe('{"n":1}')
       expect(seen[0]?.headers["content-type"]).toBe("application/json")
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 
   it.scoped("a body that is not JSON is a ResponseError of reason Decode", () =>
     Effect.gen(function*() {
@@ -98,7 +104,7 @@ describe("undici HttpClient", () => {
       const error = yield* Effect.flip(response.json)
       expect(error).toMatchObject({ _tag: "ResponseError", reason: "Decode" })
       expect(yield* response.text).toBe('{"access_token": "abc"')
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 
   it.scoped("an empty body reads as null JSON and an empty text", () =>
     Effect.gen(function*() {
@@ -110,7 +116,7 @@ describe("undici HttpClient", () => {
       expect(response.status).toBe(204)
       expect(yield* response.json).toBeNull()
       expect(yield* response.text).toBe("")
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 
   it.scoped("a refused connection is a RequestError of reason Transport", () =>
     Effect.gen(function*() {
@@ -120,7 +126,7 @@ describe("undici HttpClient", () => {
       })
       const error = yield* Effect.flip(execute(HttpClientRequest.get(url)))
       expect(error).toMatchObject({ _tag: "RequestError", reason: "Transport" })
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 
   it.live("interrupting a request in flight aborts it", () =>
     Effect.gen(function*() {
@@ -131,38 +137,59 @@ describe("undici HttpClient", () => {
       yield* Fiber.interrupt(fiber)
       expect(yield* closedSoon(aborted)).toBe(true)
       expect(aborted).toEqual(["/hangs"])
-    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+    }).pipe(Effect.provide(Client), Effect.scoped))
 
   it.live("a request unanswered within its timeout fails as timed out, on its own timer, and is aborted on the wire", () =>
     Effect.gen(function*() {
       const { url, aborted } = yield* serve(() => {})
       const started = Date.now()
-      const error = yield* Effect.flip(execute(withRequestTimeout(HttpClientRequest.get(`${url}/slow`), Duration.millis(200))))
+      const error = yield* Effect.flip(execute(HttpClientRequest.get(`${url}/slow`)))
       const took = Date.now() - started
       expect(isTimeout(error)).toBe(true)
       expect(took).toBeGreaterThanOrEqual(190)
       expect(took).toBeLessThan(2000)
       expect(yield* closedSoon(aborted)).toBe(true)
       expect(aborted).toEqual(["/slow"])
-    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+    }).pipe(Effect.provide(platformClient(Duration.millis(200))), Effect.scoped))
 
   it.live("an answer that comes within the timeout is given whole", () =>
     Effect.gen(function*() {
       const { url } = yield* serve((_, res) => setTimeout(() => json(res, 200, { ok: true }), 100))
-      const response = yield* execute(withRequestTimeout(HttpClientRequest.get(url), Duration.millis(500)))
+      const response = yield* execute(HttpClientRequest.get(url))
       expect(yield* response.json).toEqual({ ok: true })
+    }).pipe(Effect.provide(platformClient(Duration.millis(500))), Effect.scoped))
+
+  it.live("each platform's client has its own timeout", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve((_, res) => setTimeout(() => json(res, 200, { ok: true }), 300))
+      const http = yield* PlatformHttp
+      const [quick, patient] = [http.client(Duration.millis(100)), http.client(Duration.seconds(5))]
+      const [early, answered] = yield* Effect.all([Effect.flip(quick.execute(HttpClientRequest.get(url))), patient.execute(HttpClientRequest.get(url))], {
+        concurrency: 2
+      })
+      expect(isTimeout(early)).toBe(true)
+      expect(yield* answered.json).toEqual({ ok: true })
     }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
 
-  it.effect("under a TestClock the timeout runs on that clock", () =>
+  it.effect("under a TestClock the service's client still times out on its own timer, in real time", () =>
+    Effect.gen(function*() {
+      const { url, aborted } = yield* serve(() => {})
+      const error = yield* Effect.flip(execute(HttpClientRequest.get(`${url}/slow`)))
+      expect(isTimeout(error)).toBe(true)
+      expect(yield* closedSoon(aborted).pipe(Effect.withClock(liveClock))).toBe(true)
+    }).pipe(Effect.provide(platformClient(Duration.millis(200))), Effect.scoped))
+
+  it.effect("PlatformHttp.onClock over it: the timeout runs on the TestClock", () =>
     Effect.gen(function*() {
       const { url } = yield* serve(() => {})
-      const fiber = yield* Effect.fork(execute(withRequestTimeout(HttpClientRequest.get(url), Duration.seconds(10))))
+      const client = (yield* PlatformHttp).client(Duration.seconds(10))
+      const fiber = yield* Effect.fork(client.execute(HttpClientRequest.get(url)))
       yield* Effect.sleep(Duration.millis(50)).pipe(Effect.withClock(liveClock))
       expect(fiber.unsafePoll()).toBeNull()
       yield* TestClock.adjust("10 seconds")
       const error = yield* Effect.flip(Fiber.join(fiber))
       expect(isTimeout(error)).toBe(true)
-    }).pipe(Effect.provide(UndiciClient.layer), Effect.scoped))
+    }).pipe(Effect.provide(PlatformHttp.onClock.pipe(Layer.provide(UndiciClient.layerWithoutTimeout))), Effect.scoped))
 
   it.scoped("a body over 1 MiB is not read: the answer is given, and reading it fails with reason Decode", () =>
     Effect.gen(function*() {
@@ -174,5 +201,5 @@ describe("undici HttpClient", () => {
       expect(response.status).toBe(200)
       expect(yield* Effect.flip(response.json)).toMatchObject({ _tag: "ResponseError", reason: "Decode" })
       expect(yield* Effect.flip(response.text)).toMatchObject({ _tag: "ResponseError", reason: "Decode" })
-    }).pipe(Effect.provide(UndiciClient.layer)))
+    }).pipe(Effect.provide(Client)))
 })

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { request } from "undici"
+import { fakeForge } from "../support/platforms/forge.js"
 import { fakeGsc, FakeOAuthPlatform, fakeWix } from "../support/platforms/index.js"
 import { randomToken, scoped } from "../support/platforms/server.js"
 
@@ -80,5 +82,31 @@ describe("fake platforms", () => {
       expect(issued).toHaveLength(4)
       expect(issued).toEqual(expect.arrayContaining([first.accessToken, first.refreshToken]))
       expect(wix.liveTokens()).toEqual([])
+    }))
+})
+
+describe("Forge's fake, as GitHub answers", () => {
+  /** A request as undici sends it: no User-Agent unless one is given. */
+  const tokenRequest = (url: string, headers: Record<string, string>, body: string) =>
+    Effect.promise(async () => {
+      const response = await request(url, { method: "POST", headers: { "content-type": form, accept: "application/json", ...headers }, body })
+      return { status: response.statusCode, json: await response.body.json() }
+    })
+
+  it.scoped("refuses a request without a User-Agent with 403", () =>
+    Effect.gen(function*() {
+      const forge = yield* fakeForge()
+      const refresh = new URLSearchParams({ grant_type: "refresh_token", refresh_token: "rt", client_id: forge.clientId, client_secret: "forge-client-secret" })
+      const answer = yield* tokenRequest(forge.server.url("/oauth/token"), {}, refresh.toString())
+      expect(answer.status).toBe(403)
+      expect(answer.json).toMatchObject({ message: expect.stringContaining("User-Agent") })
+    }))
+
+  it.scoped("answers a refused token request with HTTP 200 and the error in the body", () =>
+    Effect.gen(function*() {
+      const forge = yield* fakeForge()
+      const refresh = new URLSearchParams({ grant_type: "refresh_token", refresh_token: "rt", client_id: forge.clientId, client_secret: "forge-client-secret" })
+      const answer = yield* tokenRequest(forge.server.url("/oauth/token"), { "user-agent": "test" }, refresh.toString())
+      expect(answer).toMatchObject({ status: 200, json: { error: "invalid_grant" } })
     }))
 })

@@ -1,4 +1,3 @@
-import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { InvalidGrant, type ProviderError, ProviderUnavailable } from "../../src/domain/errors.js"
@@ -67,14 +66,13 @@ describe("WordPress.com account", () => {
       },
       getJson: (url) => Effect.zipRight(Effect.sync(() => calls.push(url)), me),
       postJson: unused,
-      tokenRequest: unused
+      tokenRequest: unused,
+      request: unused
     }
     return { value, calls }
   }
-  // The context's getJson is the only way out; the HttpClient the signature asks for is never used.
-  const noHttp = HttpClient.make((request) => Effect.dieMessage(`unexpected request to ${request.url}`))
-  const account = (context: PlatformContext, g: TokenGrant) =>
-    (wordpress.account?.(context, g) ?? Effect.dieMessage("wordpress has an account lookup")).pipe(Effect.provideService(HttpClient.HttpClient, noHttp))
+  // The context is the only way out: its getJson is the only helper the lookup may use.
+  const account = (context: PlatformContext, g: TokenGrant) => wordpress.account?.(context, g) ?? Effect.dieMessage("wordpress has an account lookup")
 
   it.effect("of a single-blog token is its blog, without asking /me", () =>
     Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { ConnectionStatusJson, TokenResponseJson } from "../../src/http/schemas.js"
+import { suiteCatalog } from "../support/catalog.js"
 import { call, connect, json, post } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive, redirectUri } from "../support/harness.js"
 import { s256 } from "../support/platforms/server.js"
@@ -242,11 +243,11 @@ describe("what each platform receives", () => {
 
     it.effect("every platform's fresh token is one the platform considers live", () =>
       Effect.gen(function*() {
-        const { instance, fakes } = yield* Harness
-        for (const platform of ["bing", "wix"] as const) {
+        const { instance, fakeOf } = yield* Harness
+        for (const { key: platform } of suiteCatalog) {
           yield* connect(instance, `wire-live-${platform}`, platform)
           const token = yield* json(yield* call(instance, `/v1/users/wire-live-${platform}/connections/${platform}/token`, { key: TOKEN_KEY }), TokenResponseJson)
-          expect(fakes[platform].isLiveAccessToken(token.access_token)).toBe(true)
+          expect(fakeOf(platform).isLiveAccessToken(token.access_token)).toBe(true)
         }
       }))
   })

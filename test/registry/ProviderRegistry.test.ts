@@ -1,6 +1,7 @@
 import { HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
+import { PlatformHttp } from "../../src/oauth/PlatformHttp.js"
 import type { PlatformDefinition } from "../../src/platforms/definition.js"
 import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
 import { idleHealth } from "../../src/resilience/CircuitBreaker.js"
@@ -8,16 +9,15 @@ import { testConfig, testSettings } from "../support/config.js"
 import { failureTagged } from "../support/effects.js"
 import { plainDefinition as definition, scriptedHttp } from "./scriptedHttp.js"
 
-/** An HttpClient that must not be called: building providers makes no request. */
-const NoHttp = Layer.succeed(
-  HttpClient.HttpClient,
-  HttpClient.make((request) => Effect.die(`unexpected request to ${request.url}`))
-)
+/** Clients that must not be called: building providers makes no request. */
+const NoHttp = Layer.succeed(PlatformHttp, {
+  client: () => HttpClient.make((request) => Effect.die(`unexpected request to ${request.url}`))
+})
 
 const registryWith = (
   definitions: ReadonlyArray<PlatformDefinition>,
   env: Record<string, string>,
-  options: { readonly http?: Layer.Layer<HttpClient.HttpClient>; readonly leaseDuration?: Duration.Duration } = {}
+  options: { readonly http?: Layer.Layer<PlatformHttp>; readonly leaseDuration?: Duration.Duration } = {}
 ) =>
   ProviderRegistry.DefaultWithoutDependencies.pipe(
     Layer.provide([
@@ -192,5 +192,5 @@ describe("provider registry", () => {
       ALPHA_RETRY_MAX: "0",
       ALPHA_BREAKER_FAILURE_THRESHOLD: "1",
       ALPHA_BREAKER_RECOVERY_TIMEOUT: "1s"
-    }, { http: scriptedHttp((_, i) => (i === 0 ? { status: 503 } : { status: 200, json: {}, delay: "5 seconds" })).layer }))))
+    }, { http: scriptedHttp((_, i) => (i === 0 ? { status: 503 } : { status: 200, json: {}, delay: "5 seconds" })).platformHttp }))))
 })

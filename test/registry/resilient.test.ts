@@ -7,6 +7,7 @@ import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/d
 import { wix } from "../../src/platforms/wix.js"
 import { makeResilientProvider } from "../../src/registry/resilient.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
+import * as Policy from "../../src/resilience/policy.js"
 import { defaultRetrySettings, type RetrySettings } from "../../src/resilience/retry.js"
 import { acme, type Answer, oauthError, type Reply, scriptedHttp, type Sent, settingsOf, tokens } from "./scriptedHttp.js"
 
@@ -22,14 +23,14 @@ const setup = (
 ) =>
   Effect.gen(function*() {
     const http = scriptedHttp(answer)
-    const breakerSettings = { ...CircuitBreaker.defaultBreakerSettings, ...options.breaker }
-    const breaker = yield* CircuitBreaker.make(definition.key, breakerSettings)
-    const provider = yield* makeResilientProvider(
-      makeOAuthClient(definition, settingsOf(definition, options.settings)),
-      { retry: { ...defaultRetrySettings, jitter: false, ...options.retry }, breaker: breakerSettings },
-      breaker
-    ).pipe(Effect.provide(http.layer))
-    return { provider, breaker, sent: http.sent }
+    const settings = settingsOf(definition, options.settings)
+    const policy = yield* Policy.make(
+      definition.key,
+      { retry: { ...defaultRetrySettings, jitter: false, ...options.retry }, breaker: { ...CircuitBreaker.defaultBreakerSettings, ...options.breaker } },
+      settings.timeout
+    )
+    const provider = makeResilientProvider(makeOAuthClient(definition, settings, http.timed(settings.timeout)), policy)
+    return { provider, breaker: policy.breaker, sent: http.sent }
   })
 
 const authorizeRequest = {

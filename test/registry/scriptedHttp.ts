@@ -1,8 +1,8 @@
 import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse, UrlParams } from "@effect/platform"
 import { Duration, Effect, Either, Layer, Option, Redacted } from "effect"
-import { enforceRequestTimeout } from "../../src/oauth/requestTimeout.js"
+import { PlatformHttp, withClockTimeout } from "../../src/oauth/PlatformHttp.js"
+import { pkceByDefault } from "../../src/oauth/settings.js"
 import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/definition.js"
-import { pkceByDefault } from "../../src/platforms/settings.js"
 
 /** A request as the platform received it. */
 export interface Sent {
@@ -27,9 +27,10 @@ export type Answer = Reply | "network-error"
 
 /**
  * An HttpClient that answers every request with `answer(request)` and records what was
- * sent: the platform as a unit test sees it, with no server. Delays and the request timeout
- * run on the Clock, so a TestClock drives them. Like the service's own client it adds
- * nothing to the request (no tracing headers): the request sent is the request made.
+ * sent: the platform as a unit test sees it, with no server. Delays run on the Clock, and so
+ * do the timeouts of the clients made from it (`timed`, and the registry's through
+ * `platformHttp`), so a TestClock drives them. Like the service's own client it adds nothing
+ * to the request (no tracing headers): the request sent is the request made.
  */
 export const scriptedHttp = (answer: (sent: Sent, index: number) => Answer) => {
   const sent: Array<Sent> = []
@@ -46,13 +47,21 @@ export const scriptedHttp = (answer: (sent: Sent, index: number) => Answer) => {
       if (a.delay !== undefined) yield* Effect.sleep(a.delay)
       const text = a.json !== undefined ? JSON.stringify(a.json) : a.text ?? ""
       const type = a.json !== undefined ? "application/json" : "text/html"
-      return HttpClientResponse.fromWeb(request, new Response(text, { status: a.status, headers: { "content-type": type, ...a.headers } }))
+      // A 204 or 304 has no body at all.
+      const payload = a.status === 204 || a.status === 304 ? null : text
+      return HttpClientResponse.fromWeb(request, new Response(payload, { status: a.status, headers: { "content-type": type, ...a.headers } }))
     })
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-    (prepared) => Effect.flatMap(prepared, (request) => enforceRequestTimeout(request, respond(request))),
+    (prepared) => Effect.flatMap(prepared, respond),
     Effect.succeed
   )
-  return { client, layer: Layer.succeed(HttpClient.HttpClient, client), sent }
+  return {
+    /** A platform's client with its request timeout, on the Clock. */
+    timed: (timeout: Duration.Duration) => withClockTimeout(client, timeout),
+    /** Every platform's client, as the registry asks for them. */
+    platformHttp: PlatformHttp.onClock.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client))),
+    sent
+  }
 }
 
 /** A token endpoint's successful answer. */

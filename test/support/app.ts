@@ -11,6 +11,7 @@ import { StatusCache } from "../../src/http/StatusCache.js"
 import type { PlatformDefinition } from "../../src/platforms/definition.js"
 import { PlatformCatalog } from "../../src/registry/ProviderRegistry.js"
 import { makeServices, type ServicesLive } from "../../src/services.js"
+import { suiteCatalog } from "./catalog.js"
 import { testPool } from "./database.js"
 import { testSettings } from "./config.js"
 
@@ -35,7 +36,7 @@ export const startInstance = (options: {
   readonly settings?: Partial<Settings>
   /** Every log line of the instance, as logfmt, is pushed here. */
   readonly logs?: Array<string>
-  /** The platforms offered; the built-in four by default. */
+  /** The platforms offered; the suite's catalog (test/support/catalog.ts) by default. */
   readonly catalog?: ReadonlyArray<PlatformDefinition>
   /** Answer the status reads before the HttpApi pipeline, as the service does (default true). */
   readonly fastPath?: boolean
@@ -52,7 +53,7 @@ export const startInstance = (options: {
     const storage = pgClientLayer(Redacted.make(options.databaseUrl), pool).pipe(
       Layer.provideMerge(Layer.succeed(AppConfig, settings))
     )
-    const catalog = options.catalog === undefined ? PlatformCatalog.Default : PlatformCatalog.layer(options.catalog)
+    const catalog = PlatformCatalog.layer(options.catalog ?? suiteCatalog)
     const services = makeServices(catalog).pipe(Layer.provideMerge(storage))
     const logs = options.logs
     const logging = logs === undefined

@@ -1,4 +1,3 @@
-import { Effect } from "effect"
 import { type FakeOptions, FakeOAuthPlatform } from "./oauth.js"
 import { randomToken, type Reply, scoped } from "./server.js"
 
@@ -182,5 +181,3 @@ export const fakeGsc = (options?: FakeOptions) => scoped(() => startFakeGsc(opti
 export const fakeBing = (options?: FakeOptions) => scoped(() => startFakeBing(options))
 export const fakeWordpress = (options?: FakeOptions) => scoped(() => startFakeWordpress(options))
 export const fakeWix = (options?: FakeOptions) => scoped(() => startFakeWix(options))
-
-export const allFakes = Effect.all({ gsc: fakeGsc(), bing: fakeBing(), wordpress: fakeWordpress(), wix: fakeWix() })

@@ -304,15 +304,22 @@ export class FakeOAuthPlatform {
     return oauthError("unsupported_grant_type", `grant ${grant ?? "(none)"} is not supported here`)
   }
 
-  private revokeRequest(r: Recorded): Reply {
-    const token = str(r.body["token"]) ?? ""
+  /**
+   * Ends what `token` grants: a refresh token with every access token issued under it, or an
+   * access token alone. False when the token was not live.
+   */
+  revoke(token: string): boolean {
     const access = this.refreshTokens.get(token)
     if (access !== undefined) {
       for (const a of access) this.accessTokens.delete(a)
       this.refreshTokens.delete(token)
-      return { status: 200, json: {} }
+      return true
     }
-    if (this.accessTokens.delete(token)) return { status: 200, json: {} }
-    return { status: 400, json: { error: "invalid_token" } }
+    return this.accessTokens.delete(token)
+  }
+
+  /** RFC 7009. */
+  private revokeRequest(r: Recorded): Reply {
+    return this.revoke(str(r.body["token"]) ?? "") ? { status: 200, json: {} } : { status: 400, json: { error: "invalid_token" } }
   }
 }

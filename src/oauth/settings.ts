@@ -3,8 +3,8 @@ import type { Settings } from "../config/AppConfig.js"
 import { describeConfigError } from "../config/AppConfig.js"
 import { type DeployEnv, isDevelopment } from "../config/DeployEnv.js"
 import * as Rules from "../config/rules.js"
-import { checkRedirectUri } from "../oauth/redirectPolicy.js"
-import type { PkceSupport, PlatformDefinition, PlatformSettings } from "./definition.js"
+import type { PkceSupport, PlatformDefinition, PlatformSettings } from "../platforms/definition.js"
+import { checkRedirectUri } from "./redirectPolicy.js"
 
 /** Whether a platform can be used, and if not, what to set. */
 export type Availability =

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Logger } from "effect"
-import { warnMisconfiguredPlatforms } from "../../src/config/platformWarnings.js"
 import * as UndiciClient from "../../src/oauth/undiciClient.js"
-import { PlatformCatalog, ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
+import { PlatformCatalog, ProviderRegistry, warnMisconfiguredPlatforms } from "../../src/registry/ProviderRegistry.js"
 import type { Settings } from "../../src/config/AppConfig.js"
 import { testConfig } from "../support/config.js"
 

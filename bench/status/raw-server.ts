@@ -4,8 +4,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import pg from "pg"
 import type { Connection } from "../../src/domain/Connection.js"
-import { connectionStatusJson } from "../../src/http/json.js"
-import { platformStatus } from "../../src/integrations/status.js"
+import { type PlatformStatus, platformStatus } from "../../src/integrations/status.js"
 
 const url = process.env["DATABASE_URL"] ?? ""
 const port = Number(process.env["PORT"] ?? "0")
@@ -73,6 +72,32 @@ const toConnection = (r: Row): Connection => ({
   expiryWarnedAt: r.expiry_warned_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at
+})
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString())
+
+/** The service's JSON for a status, written out by hand (the service encodes it with its schema). */
+const connectionStatusJson = (s: PlatformStatus) => ({
+  platform: s.platform,
+  display_name: s.displayName,
+  configured: s.configured,
+  connected: s.connected,
+  status: s.status,
+  accounts: s.accounts.map((a) => ({
+    account_id: a.accountId,
+    connected: a.connected,
+    status: a.status,
+    expires_at: iso(a.expiresAt),
+    scope: a.scope,
+    connected_at: a.connectedAt.toISOString(),
+    last_refreshed_at: iso(a.lastRefreshedAt),
+    last_error: a.lastError,
+    provider_data: a.providerData
+  })),
+  details: s.details,
+  error: s.error,
+  degraded: s.degraded,
+  degraded_reason: s.degradedReason
 })
 
 const route = /^\/v1\/users\/([A-Za-z0-9._:@|+-]{1,200})\/connections$/

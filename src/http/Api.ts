@@ -23,25 +23,8 @@ import {
   RefreshInProgress,
   UnknownPlatform
 } from "../domain/errors.js"
-import {
-  AuthorizeRequest,
-  AuthUrlPayloadJson,
-  CallbackQuery,
-  ConfirmRequest,
-  ConnectionsResponse,
-  ConnectionStatusJson,
-  DisconnectResponse,
-  EventsQuery,
-  EventsResponse,
-  HealthResponse,
-  PlatformPath,
-  PlatformsResponse,
-  ProvidersHealthResponse,
-  StepFiveResponse,
-  TokenResponseJson,
-  UserPath,
-  UserPlatformPath
-} from "./schemas.js"
+import * as Answers from "./answers.js"
+import { AuthorizeRequest, CallbackQuery, ConfirmRequest, EventsQuery, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -87,7 +70,7 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("Int
 
 
 export class PlatformsGroup extends HttpApiGroup.make("platforms")
-  .add(HttpApiEndpoint.get("list", "/v1/platforms").addSuccess(PlatformsResponse))
+  .add(HttpApiEndpoint.get("list", "/v1/platforms").addSuccess(Answers.Platforms))
   .middleware(Authentication)
   .annotate(OpenApi.Description, "The platforms this service offers and whether each is configured")
 {}
@@ -96,20 +79,20 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
   .add(
     HttpApiEndpoint.get("list", "/v1/users/:user_id/connections")
       .setPath(UserPath)
-      .addSuccess(ConnectionsResponse)
+      .addSuccess(Answers.Connections)
       .annotate(OpenApi.Description, "The status of every platform for a user (one database round trip, cached)")
   )
   .add(
     HttpApiEndpoint.get("get", "/v1/users/:user_id/connections/:platform")
       .setPath(UserPlatformPath)
-      .addSuccess(ConnectionStatusJson)
+      .addSuccess(Answers.ConnectionStatus)
       .addError(UnknownPlatform)
   )
   .add(
     HttpApiEndpoint.post("authorize", "/v1/users/:user_id/connections/:platform/authorize")
       .setPath(UserPlatformPath)
       .setPayload(AuthorizeRequest)
-      .addSuccess(AuthUrlPayloadJson)
+      .addSuccess(Answers.AuthUrl)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(InvalidReturnTo)
@@ -121,7 +104,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
     HttpApiEndpoint.post("confirm", "/v1/users/:user_id/connections/:platform/confirm")
       .setPath(UserPlatformPath)
       .setPayload(ConfirmRequest)
-      .addSuccess(ConnectionStatusJson)
+      .addSuccess(Answers.ConnectionStatus)
       .addError(UnknownPlatform)
       .addError(InvalidConfirmation)
       .addError(ConfirmationRefused)
@@ -134,7 +117,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
   .add(
     HttpApiEndpoint.post("refresh", "/v1/users/:user_id/connections/:platform/refresh")
       .setPath(UserPlatformPath)
-      .addSuccess(ConnectionStatusJson)
+      .addSuccess(Answers.ConnectionStatus)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(NotConnected)
@@ -147,7 +130,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
   .add(
     HttpApiEndpoint.get("token", "/v1/users/:user_id/connections/:platform/token")
       .setPath(UserPlatformPath)
-      .addSuccess(TokenResponseJson)
+      .addSuccess(Answers.AccessToken)
       .addError(Forbidden)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
@@ -160,7 +143,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
   .add(
     HttpApiEndpoint.del("disconnect", "/v1/users/:user_id/connections/:platform")
       .setPath(UserPlatformPath)
-      .addSuccess(DisconnectResponse)
+      .addSuccess(Answers.Disconnected)
       .addError(UnknownPlatform)
       .addError(NotConnected)
       .annotate(OpenApi.Description, "Revokes the grant at the platform where it can, and forgets the tokens")
@@ -193,7 +176,7 @@ export class OnboardingGroup extends HttpApiGroup.make("onboarding")
   .add(
     HttpApiEndpoint.get("stepFive", "/v1/users/:user_id/onboarding/step-5")
       .setPath(UserPath)
-      .addSuccess(StepFiveResponse)
+      .addSuccess(Answers.StepFive)
       .annotate(OpenApi.Description, "Whether at least one platform is connected")
   )
   .addError(DatabaseUnavailable)
@@ -205,7 +188,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
     HttpApiEndpoint.get("list", "/v1/users/:user_id/events")
       .setPath(UserPath)
       .setUrlParams(EventsQuery)
-      .addSuccess(EventsResponse)
+      .addSuccess(Answers.Events)
       .annotate(OpenApi.Description, "A user's connection events, newest first; page with next_before")
   )
   .addError(DatabaseUnavailable)
@@ -213,8 +196,8 @@ export class EventsGroup extends HttpApiGroup.make("events")
 {}
 
 export class HealthGroup extends HttpApiGroup.make("health")
-  .add(HttpApiEndpoint.get("health", "/health").addSuccess(HealthResponse).addError(DatabaseUnavailable))
-  .add(HttpApiEndpoint.get("providers", "/health/providers").addSuccess(ProvidersHealthResponse))
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Answers.Health).addError(DatabaseUnavailable))
+  .add(HttpApiEndpoint.get("providers", "/health/providers").addSuccess(Answers.ProvidersHealth))
 {}
 
 export class Api extends HttpApi.make("oauth-integrations")

@@ -2,7 +2,6 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { EventRepository } from "../db/EventRepository.js"
 import { Api } from "./Api.js"
-import { eventJson } from "./json.js"
 
 export const EventsLive = HttpApiBuilder.group(Api, "events", (handlers) =>
   Effect.gen(function*() {
@@ -10,6 +9,6 @@ export const EventsLive = HttpApiBuilder.group(Api, "events", (handlers) =>
     return handlers.handle("list", ({ path, urlParams }) =>
       Effect.map(
         events.listByUser(path.user_id, { limit: urlParams.limit ?? 50, before: urlParams.before }),
-        (page) => ({ user_id: path.user_id, events: page.events.map(eventJson), next_before: page.nextBefore })
+        (page) => ({ userId: path.user_id, ...page })
       ))
   }))

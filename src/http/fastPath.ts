@@ -4,6 +4,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Duration, Effect, Either, Exit, Layer, Runtime } from "effect"
 import { AppConfig, type ServerSettings } from "../config/AppConfig.js"
+import type { DatabaseUnavailable, UnknownPlatform } from "../domain/errors.js"
 import { withTags } from "../observability/labels.js"
 import { httpRequestDuration, httpRequests } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
@@ -23,9 +24,10 @@ const STATUS_PATH = new RegExp(`^/v1/users/(${USER_ID})/connections(?:/(${PLATFO
  * answered from the status cache before the HttpApi pipeline, which costs more than the
  * lookup itself. Only the successful answer, and the 503 of an unavailable database (which the
  * handlers could give only after waiting for it again), are given here: the same
- * authentication, the same cache and the same bytes as the contract's handlers. Anything else —
- * another route, a query string, an encoded or invalid id, an unknown platform, a refused key,
- * another failed lookup — goes to the HttpApi app, which answers it as the contract says.
+ * authentication and the same cache as the contract's handlers, and the bytes of the
+ * contract's own encoding, which the cache keeps. Anything else — another route, a query
+ * string, an encoded or invalid id, an unknown platform, a refused key, another failed
+ * lookup — goes to the HttpApi app, which answers it as the contract says.
  */
 export const makeStatusFastPath = Effect.gen(function*() {
   const cache = yield* StatusCache
@@ -56,17 +58,19 @@ export const makeStatusFastPath = Effect.gen(function*() {
     if (Either.isLeft(authenticate(request.headers["authorization"]))) return false
 
     const started = clock.unsafeCurrentTimeNanos()
-    const lookup = (platform === undefined ? cache.statuses(userId) : cache.status(userId, platform)).pipe(
+    const answer: Effect.Effect<{ readonly body: Uint8Array }, DatabaseUnavailable | UnknownPlatform> = platform === undefined
+      ? cache.statuses(userId)
+      : cache.status(userId, platform)
+    const lookup = answer.pipe(
       Effect.map(({ body }) => ({ status: 200 as const, headers: {}, body })),
       // Answered here as the contract does: the handler would wait for the database a second time.
       Effect.catchTag("DatabaseUnavailable", (error) =>
-        Effect.map(retryLaterAnswer(error), ({ body, headers }) => ({ status: 503 as const, headers, body: JSON.stringify(body) })))
+        Effect.map(retryLaterAnswer(error), ({ body, headers }) => ({ status: 503 as const, headers, body: Buffer.from(JSON.stringify(body), "utf8") })))
     )
     Runtime.runCallback(runtime)(lookup, {
       onExit: (exit) => {
         if (Exit.isFailure(exit)) return fallback(request, response)
-        const { status, headers } = exit.value
-        const body = Buffer.from(exit.value.body, "utf8")
+        const { status, headers, body } = exit.value
         response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": body.length })
         response.end(body)
         metrics.count[status].unsafeUpdate(1, [])

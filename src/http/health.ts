@@ -4,7 +4,6 @@ import { Effect } from "effect"
 import { ping } from "../db/Database.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
-import { breakerHealthJson } from "./json.js"
 
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
@@ -22,7 +21,7 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
             platform: p.key,
             configured: p.configured,
             state: p.state !== "configured" ? p.state : p.health?.state ?? "closed",
-            health: p.health === null ? null : breakerHealthJson(p.health)
+            health: p.health
           }))
         })))
   }))

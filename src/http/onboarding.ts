@@ -8,12 +8,12 @@ export const OnboardingLive = HttpApiBuilder.group(Api, "onboarding", (handlers)
   Effect.gen(function*() {
     const cache = yield* StatusCache
     return handlers.handle("stepFive", ({ path }) =>
-      Effect.map(cache.statuses(path.user_id), ({ statuses }) => {
-        const connected = statuses
+      Effect.map(cache.statuses(path.user_id), ({ value }) => {
+        const connected = value
           .filter((s) => s.connected)
-          .map((s) => ({ platform: s.platform, display_name: s.displayName, details: s.details }))
+          .map((s) => ({ platform: s.platform, displayName: s.displayName, details: s.details }))
         return connected.length === 0
-          ? { valid: false as const, error: "At least one platform must be connected", connected_platforms: [] }
-          : { valid: true as const, connected_platforms: connected, message: `Connected to ${connected.length} platform(s)` }
+          ? { valid: false as const, error: "At least one platform must be connected", connectedPlatforms: [] }
+          : { valid: true as const, connectedPlatforms: connected, message: `Connected to ${connected.length} platform(s)` }
       }))
   }))

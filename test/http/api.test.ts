@@ -11,6 +11,7 @@ import {
   StepFiveResponse
 } from "../../src/http/schemas.js"
 import { API_KEY, type Instance, startInstance, TOKEN_KEY } from "../support/app.js"
+import { suiteCatalog } from "../support/catalog.js"
 import { adminUrl, testPool } from "../support/database.js"
 import { call, connect, json, post, rawRequest } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
@@ -115,12 +116,7 @@ describe("HTTP API", () => {
       Effect.gen(function*() {
         const { instance } = yield* Harness
         const body = yield* json(yield* call(instance, "/v1/platforms"), PlatformsResponse)
-        expect(body.platforms.map((p) => [p.key, p.configured])).toEqual([
-          ["gsc", true],
-          ["bing", true],
-          ["wordpress", true],
-          ["wix", true]
-        ])
+        expect(body.platforms.map((p) => [p.key, p.configured])).toEqual(suiteCatalog.map((d) => [d.key, true]))
       }))
 
     it.effect("authorize: return_to off the allowed origins is a 400 (no open redirect)", () =>
@@ -162,7 +158,7 @@ describe("HTTP API", () => {
           yield* call(instance, "/v1/users/u1/connections/myspace", { method: "DELETE" })
         ]) {
           expect(response.status).toBe(404)
-          expect(yield* json(response)).toEqual({ _tag: "UnknownPlatform", platform: "myspace", known: ["gsc", "bing", "wordpress", "wix"] })
+          expect(yield* json(response)).toEqual({ _tag: "UnknownPlatform", platform: "myspace", known: suiteCatalog.map((d) => d.key) })
         }
       }))
 

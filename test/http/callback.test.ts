@@ -4,6 +4,7 @@ import { Effect, Redacted } from "effect"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { AuthUrlPayloadJson, TokenResponseJson } from "../../src/http/schemas.js"
 import { type Instance, startInstance, TOKEN_KEY } from "../support/app.js"
+import { suiteCatalog } from "../support/catalog.js"
 import { testPool } from "../support/database.js"
 import { call, confirm, connect, json, post } from "../support/flow.js"
 import { FRONTEND, Harness, HarnessLive } from "../support/harness.js"
@@ -177,7 +178,7 @@ describe("callback", () => {
         const response = yield* callback(instance, "myspace", { code: "x", state: "y" })
         expect(response.status).toBe(404)
         expectCallbackHeaders(response)
-        expect(yield* json(response)).toEqual({ _tag: "UnknownPlatform", platform: "myspace", known: ["gsc", "bing", "wordpress", "wix"] })
+        expect(yield* json(response)).toEqual({ _tag: "UnknownPlatform", platform: "myspace", known: suiteCatalog.map((d) => d.key) })
       }))
 
     it.effect("a platform key that is not one: 400, with the callback's headers", () =>
@@ -294,11 +295,11 @@ describe("callback", () => {
 
     it.scoped("no token, code, verifier, secret or state reaches a log line, in full flows and on error paths", () =>
       Effect.gen(function*() {
-        const { databaseUrl, env, fakes } = yield* Harness
+        const { databaseUrl, env, fakes, fakeOf } = yield* Harness
         const logs: Array<string> = []
         const instance = yield* startInstance({ databaseUrl, env, settings: { frontendUrl: new URL(FRONTEND) }, logs })
         const seen: Array<string> = []
-        for (const platform of ["gsc", "bing", "wordpress", "wix"] as const) {
+        for (const { key: platform } of suiteCatalog) {
           const { payload } = yield* connect(instance, `logs-${platform}`, platform)
           seen.push(payload.state)
           const token = yield* json(yield* call(instance, `/v1/users/logs-${platform}/connections/${platform}/token`, { key: TOKEN_KEY }), TokenResponseJson)
@@ -323,8 +324,8 @@ describe("callback", () => {
         seen.push("forged-code-0123456789")
 
         const secrets = [...seen]
-        for (const platform of ["gsc", "bing", "wordpress", "wix"] as const) {
-          const fake = fakes[platform]
+        for (const { key: platform } of suiteCatalog) {
+          const fake = fakeOf(platform)
           secrets.push(...fake.issuedTokens())
           if (fake.clientSecret !== null) secrets.push(fake.clientSecret)
           for (const r of fake.requestsTo("authorize")) secrets.push(...[r.query["state"], r.query["code_challenge"]].filter((v) => v !== undefined))

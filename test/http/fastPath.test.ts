@@ -26,6 +26,7 @@ describe("status reads answered before the HttpApi pipeline", () => {
     it.scoped("give the same status, headers and body as the HttpApi handlers, for answers and refusals alike", () =>
       Effect.gen(function*() {
         const { instance, startAnother } = yield* Harness
+        // The HttpApi handlers alone: each answer encoded by the contract's schema from the value the handler returns.
         const contract = yield* startAnother({}, { fastPath: false })
         yield* connect(instance, "fast-1", "gsc")
         yield* connect(instance, "fast-1", "bing")

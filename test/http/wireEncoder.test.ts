@@ -1,0 +1,43 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Arbitrary, FastCheck, Schema } from "effect"
+import * as Answers from "../../src/http/answers.js"
+import { wireEncoder } from "../../src/http/wireEncoder.js"
+
+/** Random domain values of the schema's Type: the encoder gives what Schema's encoder gives. */
+const agreesWithSchema = <A, I>(schema: Schema.Schema<A, I>) => {
+  const fast = wireEncoder(schema)
+  const encode = Schema.encodeSync(schema)
+  FastCheck.assert(
+    FastCheck.property(Arbitrary.make(Schema.typeSchema(schema)), (value) => {
+      const expected = encode(value)
+      const actual = fast(value)
+      expect(actual).toStrictEqual(expected)
+      expect(JSON.stringify(actual)).toBe(JSON.stringify(expected))
+    }),
+    { numRuns: 300 }
+  )
+}
+
+describe("wireEncoder", () => {
+  it("encodes statuses, and the list of a user's, as Schema does", () => {
+    agreesWithSchema(Answers.ConnectionStatus)
+    agreesWithSchema(Answers.Connections)
+  })
+
+  it("encodes every other answer of the API as Schema does", () => {
+    agreesWithSchema(Answers.Platforms)
+    agreesWithSchema(Answers.ProvidersHealth)
+    agreesWithSchema(Answers.AuthUrl)
+    agreesWithSchema(Answers.AccessToken)
+    agreesWithSchema(Answers.Disconnected)
+    agreesWithSchema(Answers.StepFive)
+    agreesWithSchema(Answers.Events)
+    agreesWithSchema(Answers.Health)
+  })
+
+  it("hands what it does not walk itself to Schema", () => {
+    const Optional = Schema.Struct({ a: Schema.optional(Schema.NumberFromString), b: Schema.Tuple(Schema.String, Schema.Number) })
+    expect(wireEncoder(Optional)({ b: ["x", 1] })).toStrictEqual({ b: ["x", 1] })
+    expect(wireEncoder(Optional)({ a: 2, b: ["x", 1] })).toStrictEqual({ a: "2", b: ["x", 1] })
+  })
+})

@@ -104,7 +104,7 @@ const main = async () => {
   const servers = [rawServer, coldServer, warmServer]
   try {
     const rawPort = await freePort()
-    const raw = start("node_modules/.bin/vite-node", ["bench/status/raw-server.ts"], { DATABASE_URL: db.url, PORT: String(rawPort), API_KEYS: API_KEY })
+    const raw = start("node", ["bench/status/raw-server.mjs"], { DATABASE_URL: db.url, PORT: String(rawPort), API_KEYS: API_KEY })
     const rawBase = `http://127.0.0.1:${rawPort}`
     const coldPort = await freePort()
     const cold = start("node", ["dist/main.js", "serve"], serviceEnv("0s", coldPort))
@@ -133,6 +133,7 @@ const main = async () => {
         s.results.push(await load(base))
       }
     }
+    rawServer.rss = peakRssMiB(raw.pid ?? 0)
     coldServer.rss = peakRssMiB(cold.pid ?? 0)
     warmServer.rss = peakRssMiB(warm.pid ?? 0)
     await Promise.all([stop(cold), stop(warm), stop(raw)])

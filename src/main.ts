@@ -3,7 +3,8 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Data, Effect, Layer, Option } from "effect"
 import { makeCli } from "./cli.js"
-import { AppConfigLive, ConfigInvalid, WorkerConfigLive } from "./config/AppConfig.js"
+import { AppConfigLive, WorkerConfigLive } from "./config/AppConfig.js"
+import { ConfigInvalid } from "./config/ConfigInvalid.js"
 import { explainListenFailure } from "./config/listen.js"
 import { warnMisconfiguredPlatforms } from "./registry/ProviderRegistry.js"
 import { warnUnencryptedDatabase } from "./config/databaseWarnings.js"
@@ -32,7 +33,7 @@ const WorkerStorageLive = StoredKeysCheckLive.pipe(Layer.provideMerge(MigrationS
 
 /** The API, loaded only by the commands that serve it (the monitor alone needs less memory). */
 const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
-  Effect.promise(() => import("./http/server.js")).pipe(Effect.map((http) => http.HttpLive.pipe(Layer.provide(http.StatusCacheLive))))
+  Effect.promise(() => import("./http/server.js")).pipe(Effect.map((http) => http.HttpLive))
 ))
 
 /** Settings that start but deserve a word: misconfigured platforms, confirmation off, a database reached without TLS. */
@@ -44,7 +45,6 @@ const PlatformWarningsLive = Layer.effectDiscard(Effect.all([warnMisconfiguredPl
  * before any platform is called.
  */
 export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
-  Layer.provide(TokenMonitor.Default),
   Layer.provide(HttpLazyLive),
   Layer.provide(PlatformWarningsLive),
   Layer.provide(ServicesLive),
@@ -55,7 +55,6 @@ export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
 const MonitorAloneLive = monitorLayer({ always: true })
 
 const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive).pipe(
-  Layer.provide(TokenMonitor.Default),
   Layer.provide(ServicesLive),
   Layer.provide(WorkerStorageLive)
 )
@@ -68,7 +67,7 @@ const monitorOnce = Effect.gen(function*() {
   const report = yield* monitor.tick
   const failed = monitor.failuresOf(report)
   if (failed > 0) return yield* new MonitorPassFailed({ failed })
-}).pipe(Effect.provide(TokenMonitor.Default), Effect.provide(ServicesLive), Effect.provide(WorkerStorageLive))
+}).pipe(Effect.provide(ServicesLive.pipe(Layer.provide(WorkerStorageLive))))
 
 const cli = makeCli({
   serve: MainLive,

@@ -1,27 +1,38 @@
 import { Layer } from "effect"
-import { TokenCipher } from "./crypto/TokenCipher.js"
 import { ConnectionRepository } from "./db/ConnectionRepository.js"
 import { EventRepository } from "./db/EventRepository.js"
 import { PendingGrantRepository } from "./db/PendingGrantRepository.js"
 import { StateRepository } from "./db/StateRepository.js"
+import { TokenCipher } from "./crypto/TokenCipher.js"
+import { Connect } from "./integrations/Connect.js"
 import { Grants } from "./integrations/Grants.js"
-import { Integrations } from "./integrations/Integrations.js"
 import { Refresher } from "./integrations/Refresher.js"
-import { StatusChangesLive } from "./integrations/StatusChanges.js"
-import * as UndiciClient from "./oauth/undiciClient.js"
+import { Tokens } from "./integrations/Tokens.js"
+import { TokenMonitor } from "./monitor/TokenMonitor.js"
 import { PlatformCatalog, ProviderRegistry } from "./registry/ProviderRegistry.js"
+import { StatusChangesLive } from "./status/StatusChanges.js"
+import { Statuses } from "./status/Statuses.js"
 
-/** Repositories, providers and flows over storage, for the platforms of `catalog`. */
-export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) => Integrations.Default.pipe(
-  Layer.provideMerge(Grants.Default),
-  Layer.provideMerge(Refresher.Default),
-  Layer.provideMerge(ProviderRegistry.DefaultWithoutDependencies.pipe(Layer.provide([catalog, UndiciClient.layer]))),
-  Layer.provideMerge(
-    Layer.mergeAll(ConnectionRepository.DefaultWithoutDependencies, PendingGrantRepository.Default, StateRepository.Default, EventRepository.Default)
-  ),
-  Layer.provideMerge(TokenCipher.Default),
-  Layer.provideMerge(StatusChangesLive)
-)
+/**
+ * The flows and what the API, the monitor and the cleanup read beside them, for the platforms
+ * of `catalog`, over configuration and storage. Each service wires its own dependencies; a
+ * service reached by several of them (the registry, the repositories) is built once.
+ */
+export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) =>
+  Layer.mergeAll(
+    Connect.Default,
+    Tokens.Default,
+    Statuses.Default,
+    TokenMonitor.Default,
+    Grants.Default,
+    Refresher.Default,
+    ProviderRegistry.Default,
+    ConnectionRepository.Default,
+    PendingGrantRepository.Default,
+    StateRepository.Default,
+    EventRepository.Default,
+    TokenCipher.Default,
+    StatusChangesLive
+  ).pipe(Layer.provideMerge(catalog))
 
 export const ServicesLive = makeServices(PlatformCatalog.Default)
-

@@ -14,9 +14,10 @@ import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as SqlClient from "@effect/sql/SqlClient"
 import pg from "pg"
 import { makeCipher, TokenCipher } from "../../src/crypto/TokenCipher.js"
-import { claimDueRefreshesStatement, ConnectionRepository, storeRefreshesStatement } from "../../src/db/ConnectionRepository.js"
+import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
+import { claimDueRefreshesStatement, storeRefreshesStatement } from "../../src/db/monitorQueries.js"
 import { pgClientLayer } from "../../src/db/Database.js"
-import { CHANNEL } from "../../src/integrations/StatusChanges.js"
+import { CHANNEL } from "../../src/status/StatusChanges.js"
 import { type BenchDatabase, cpuSeconds, machineTicks, peakRssMiB, startDatabase } from "../shared/database.js"
 
 const LATENCY_MS = 20

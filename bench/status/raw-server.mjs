@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import pg from "pg"
-import { platformStatus } from "../../dist/integrations/status.js"
+import { platformStatus } from "../../dist/status/status.js"
 
 const url = process.env["DATABASE_URL"] ?? ""
 const port = Number(process.env["PORT"] ?? "0")

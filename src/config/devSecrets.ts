@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto"
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
-import { Either, Redacted, Schema } from "effect"
+import { Effect, Either, Redacted, Schema } from "effect"
+import { invalid } from "./ConfigInvalid.js"
 
 /** The secrets a development start may take from the file, named after the variables they stand in for. */
 export type DevSecretName = "TOKEN_ENCRYPTION_KEYS" | "API_KEYS"
@@ -95,3 +96,19 @@ export const useDevSecrets = (
   }
   return Either.right({ path, values, generated })
 }
+
+/**
+ * Development secrets from DEV_SECRETS_FILE, for those of `wanted` that are not configured,
+ * announced in one line; a generated API key is printed only when it is first generated.
+ */
+export const fromDevSecretsFile = (file: string, wanted: ReadonlyArray<DevSecretName>) =>
+  Effect.gen(function*() {
+    const secrets = yield* Either.mapLeft(useDevSecrets(file, wanted), (rule) => invalid(`DEV_SECRETS_FILE: ${rule}`))
+    const where = `${wanted.join(" and ")} ${wanted.length > 1 ? "are" : "is"} not set: using the development secrets in ${secrets.path}`
+    const apiKey = secrets.values.API_KEYS
+    let note = secrets.generated.length > 0 ? " (generated now)" : ""
+    if (apiKey !== undefined && secrets.generated.includes("API_KEYS")) note += `; API key, token scope included: ${Redacted.value(apiKey)}`
+    else if (apiKey !== undefined) note += "; the API key is in that file"
+    yield* Effect.logWarning(`${where}${note}`)
+    return secrets
+  })

@@ -1,6 +1,7 @@
 import { ServeError } from "@effect/platform/HttpServerError"
 import { Effect, Layer } from "effect"
-import { AppConfig, ConfigInvalid } from "./AppConfig.js"
+import { AppConfig } from "./AppConfig.js"
+import { ConfigInvalid } from "./ConfigInvalid.js"
 
 const codeOf = (cause: unknown) =>
   typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : undefined

@@ -49,6 +49,7 @@ const pendingContext = (id: string, identity: ConnectionIdentity, field: "access
  * `lock` inside the transaction that confirms or refuses it, `takeExpired` by the cleanup.
  */
 export class PendingGrantRepository extends Effect.Service<PendingGrantRepository>()("Integrations/PendingGrantRepository", {
+  dependencies: [TokenCipher.Default],
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const cipher = yield* TokenCipher

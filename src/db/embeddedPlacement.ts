@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, resolve } from "node:path"
 import { Effect, Schema } from "effect"
-import { ConfigInvalid } from "../config/AppConfig.js"
+import { ConfigInvalid } from "../config/ConfigInvalid.js"
 import { type Account, closedParent } from "./embeddedGuards.js"
 
 /** Where root keeps what PostgreSQL's own user must reach, when the project's directory is closed to it. */

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { Duration, Effect, Schedule } from "effect"
-import { ConfigInvalid } from "../config/AppConfig.js"
+import { ConfigInvalid } from "../config/ConfigInvalid.js"
 import { isSameProcess, startTimeOf } from "./embeddedGuards.js"
 
 /**

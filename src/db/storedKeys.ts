@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
-import { AppConfig, ConfigInvalid } from "../config/AppConfig.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { ConfigInvalid } from "../config/ConfigInvalid.js"
 import { isDevelopment } from "../config/DeployEnv.js"
 import { DatabaseUnavailable } from "../domain/errors.js"
 import { connectionsByKeyId } from "./ConnectionRepository.js"

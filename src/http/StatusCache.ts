@@ -1,8 +1,8 @@
 import { Duration, Effect, Metric } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { Integrations } from "../integrations/Integrations.js"
-import type { PlatformStatus } from "../integrations/status.js"
-import { StatusChanges } from "../integrations/StatusChanges.js"
+import type { PlatformStatus } from "../status/status.js"
+import { StatusChanges, StatusChangesLive } from "../status/StatusChanges.js"
+import { Statuses } from "../status/Statuses.js"
 import { withTags } from "../observability/labels.js"
 import { statusCacheRequests } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
@@ -70,8 +70,9 @@ const encodeStatus = wireEncoder(ConnectionStatus)
  * bench/RESULTS.md): Cache would have cost 5 % of the misses and 2 % of the hits.
  */
 export class StatusCache extends Effect.Service<StatusCache>()("Integrations/StatusCache", {
+  dependencies: [Statuses.Default, ProviderRegistry.Default, StatusChangesLive],
   effect: Effect.gen(function*() {
-    const integrations = yield* Integrations
+    const reads = yield* Statuses
     const registry = yield* ProviderRegistry
     const changes = yield* StatusChanges
     const { statusCache } = yield* AppConfig
@@ -141,13 +142,13 @@ export class StatusCache extends Effect.Service<StatusCache>()("Integrations/Sta
     }
 
     const all = makeCache({
-      read: (userId) => integrations.statuses(userId),
+      read: (userId) => reads.statuses(userId),
       statuses: (list) => list,
       degrade: (list, reasonOf) => list.map((s) => withReason(s, reasonOf(s.platform))),
       encode: (userId, connections) => encodeConnections({ userId, connections })
     })
     const one = makeCache({
-      read: (userId, platform) => integrations.status(userId, platform),
+      read: (userId, platform) => reads.status(userId, platform),
       statuses: (status) => [status],
       degrade: (status, reasonOf) => withReason(status, reasonOf(status.platform)),
       encode: (_, status) => encodeStatus(status)

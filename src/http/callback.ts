@@ -2,7 +2,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Either, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { type CallbackError, type CallbackResult, Integrations } from "../integrations/Integrations.js"
+import { type CallbackError, type CallbackResult, Connect } from "../integrations/Connect.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
 import { type CallbackMessage, popupPage } from "./callbackPage.js"
@@ -56,7 +56,7 @@ const origin = (result: CallbackResult<CallbackError>) => {
 
 export const CallbackLive = HttpApiBuilder.group(Api, "oauth", (handlers) =>
   Effect.gen(function*() {
-    const integrations = yield* Integrations
+    const connect = yield* Connect
     const registry = yield* ProviderRegistry
     const { frontendUrl } = yield* AppConfig
 
@@ -90,7 +90,7 @@ export const CallbackLive = HttpApiBuilder.group(Api, "oauth", (handlers) =>
         const wellFormedRest = wellFormed(code, LIMITS.code) && wellFormed(error, LIMITS.error) && wellFormed(iss, LIMITS.iss)
         if (!wellFormed(state, LIMITS.state) || !wellFormedRest && state === undefined) return answer(path.platform, null)
         const params = wellFormedRest ? { state, code, error, iss } : { state, error: "invalid_request" }
-        return answer(path.platform, yield* integrations.completeCallback(path.platform, params))
+        return answer(path.platform, yield* connect.completeCallback(path.platform, params))
       }).pipe(
         // Answered here rather than by the framework, so that it carries the callback's headers too.
         Effect.catchTag("UnknownPlatform", (e) =>

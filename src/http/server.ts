@@ -8,7 +8,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { prometheusText } from "../observability/prometheus.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { Api } from "./Api.js"
-import { serverLayer } from "./fastPath.js"
+import { serverLayer } from "./nodeServer.js"
 import { StatusCache } from "./StatusCache.js"
 import { AuthenticationLive } from "./auth.js"
 import { CallbackLive } from "./callback.js"
@@ -58,9 +58,6 @@ export const serveApi = Layer.unwrapEffect(
 /** The API on HOST:PORT, bounded on slow and idle clients by the HTTP_*_TIMEOUT settings. */
 export const HttpLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
-    serveApi.pipe(Layer.provide(serverLayer({ port: config.port, host: config.host }, config.server)))
+    serveApi.pipe(Layer.provide(serverLayer({ port: config.port, host: config.host }, config.server)), Layer.provide(StatusCache.Default))
   )
 )
-
-
-export const StatusCacheLive = StatusCache.Default

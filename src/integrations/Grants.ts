@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Effect, Fiber, Metric, Option, Redacted } from "effect"
-import { ConnectionRepository, type NewConnection } from "../db/ConnectionRepository.js"
+import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import type { NewConnection } from "../db/connectionWrites.js"
 import { inTransaction } from "../db/Database.js"
 import { EventRepository } from "../db/EventRepository.js"
 import { type PendingGrant, PendingGrantRepository } from "../db/PendingGrantRepository.js"
@@ -10,8 +11,8 @@ import { ConfirmationRefused, type DatabaseUnavailable, InvalidConfirmation } fr
 import { withTags } from "../observability/labels.js"
 import { connectionEstablishment } from "../observability/metrics.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
-import { retryingStore } from "./Refresher.js"
-import { StatusChanges } from "./StatusChanges.js"
+import { StatusChanges, StatusChangesLive } from "../status/StatusChanges.js"
+import { retryingStore } from "./refreshPolicy.js"
 
 /** The confirmation code's SHA-256: only the hash is stored. */
 export const hashConfirmation = (code: string) => new Uint8Array(createHash("sha256").update(code, "utf8").digest())
@@ -37,6 +38,7 @@ const revokeMessages: Record<RevokeReason, string> = {
  * refused, or expires unconfirmed is revoked at the platform where the platform allows it.
  */
 export class Grants extends Effect.Service<Grants>()("Integrations/Grants", {
+  dependencies: [ProviderRegistry.Default, ConnectionRepository.Default, PendingGrantRepository.Default, EventRepository.Default, StatusChangesLive],
   scoped: Effect.gen(function*() {
     const registry = yield* ProviderRegistry
     const connections = yield* ConnectionRepository

@@ -1,89 +1,18 @@
-import { randomUUID } from "node:crypto"
-import { Clock, Data, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, Match, Metric, Option, type Redacted, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, Option, type Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { type Claimed, ConnectionRepository, type Outcome, type RefreshToStore, type SealedTokens } from "../db/ConnectionRepository.js"
-import type { OutcomeEvent } from "../db/EventRepository.js"
+import { makeBatcher } from "../db/batching.js"
+import { ConnectionRepository } from "../db/ConnectionRepository.js"
+import type { Claimed, SealedTokens } from "../db/connectionRows.js"
+import type { RefreshToStore } from "../db/connectionWrites.js"
 import type { Connection } from "../domain/Connection.js"
-import {
-  type ConnectionUnreadable,
-  type DatabaseUnavailable,
-  NotConnected,
-  type PlatformNotConfigured,
-  type ProviderError,
-  ProviderUnavailable,
-  RateLimited,
-  RefreshInProgress,
-  type UnknownPlatform
-} from "../domain/errors.js"
-import { taggedBy } from "../observability/labels.js"
-import { refreshes } from "../observability/metrics.js"
+import { type DatabaseUnavailable, NotConnected } from "../domain/errors.js"
 import type { TokenGrant } from "../platforms/definition.js"
 import type { IntegrationProvider } from "../registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
-import { makeBatcher } from "./batching.js"
-import { StatusChanges } from "./StatusChanges.js"
-
-/** After a transient failure the next attempt waits 1 min, doubling per failure, at most 1 h. */
-export const nextAttemptDelay = (failures: number): Duration.Duration =>
-  Duration.min(Duration.times(Duration.minutes(1), 2 ** Math.min(failures, 10)), Duration.hours(1))
-
-/**
- * When the monitor tries a connection again after a transient failure: after the backoff,
- * or after the platform's Retry-After when it asked for longer, that capped at
- * RETRY_AFTER_MAX (a platform's 864000 s would park the connection for ten days).
- *
- * While the access token is still valid, never later than one MONITOR_INTERVAL before it
- * expires: a pass then still tries the connection before its token runs out, whatever the
- * platform asked. When that point has already passed (the token expires within one
- * interval, or has expired), the rule above applies unchanged rather than "at once": no
- * pass can be counted on to come before the expiry any more, the token endpoint refreshes
- * an expiring token on demand whatever next_attempt_at says, and trying at once would send
- * a platform that just refused, or asked us to slow down, a request at every pass.
- */
-export const nextAttemptAt = (failure: {
-  readonly now: Date
-  /** Failures in a row before this one. */
-  readonly failures: number
-  readonly retryAfterMs: number | undefined
-  readonly expiresAt: Date | null
-  readonly retryAfterMax: Duration.Duration
-  readonly monitorInterval: Duration.Duration
-}): Date => {
-  const asked = Math.min(failure.retryAfterMs ?? 0, Duration.toMillis(failure.retryAfterMax))
-  const wanted = failure.now.getTime() + Math.max(Duration.toMillis(nextAttemptDelay(failure.failures)), asked)
-  const lastUseful = failure.expiresAt === null ? null : failure.expiresAt.getTime() - Duration.toMillis(failure.monitorInterval)
-  return new Date(lastUseful !== null && lastUseful > failure.now.getTime() ? Math.min(wanted, lastUseful) : wanted)
-}
-
-/**
- * A claimed row whose lease has less time left than the platform's longest operation: calling
- * the platform now could outlive the lease and race whoever takes the row next, so it is left
- * for a later claim.
- */
-export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{ readonly platform: string }> {}
-
-const LEASE_POLL = Duration.millis(100)
-
-/**
- * Every way a refresh (or a validation) can end without a stored new token: the platform's
- * answer, or why the platform was not called, or why the answer could not be stored.
- */
-export type RefreshFailure =
-  | ProviderError
-  | NotConnected
-  | RefreshInProgress
-  | LeaseTooShort
-  | ConnectionUnreadable
-  | DatabaseUnavailable
-  | PlatformNotConfigured
-  | UnknownPlatform
-
-/** A store that failed because the database blinked is tried again, briefly (about 1.5 s in all). */
-const STORE_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
-
-/** A write that failed because the database blinked, tried again on STORE_RETRY. */
-export const retryingStore = <A>(write: Effect.Effect<A, DatabaseUnavailable>) =>
-  Effect.retry(write, { schedule: STORE_RETRY, while: (e) => e._tag === "DatabaseUnavailable" })
+import { StatusChanges, StatusChangesLive } from "../status/StatusChanges.js"
+import { makeLeases } from "./leases.js"
+import { makeOutcomeWriter } from "./outcomeWriter.js"
+import { LeaseTooShort, type RefreshFailure, retryingStore } from "./refreshPolicy.js"
 
 /**
  * Refreshes one connection at a time across every process: a lease on the row is taken
@@ -96,6 +25,7 @@ export const retryingStore = <A>(write: Effect.Effect<A, DatabaseUnavailable>) =
  * statuses follow at once, here and in other processes.
  */
 export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresher", {
+  dependencies: [ProviderRegistry.Default, ConnectionRepository.Default, StatusChangesLive],
   scoped: Effect.gen(function*() {
     const registry = yield* ProviderRegistry
     const connections = yield* ConnectionRepository
@@ -134,110 +64,8 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const shielded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.uninterruptible(Effect.flatMap(FiberSet.run(calls, Effect.interruptible(effect)), Fiber.join))
 
-    const refreshesTagged = taggedBy(refreshes)
-    const count = (platform: string, outcome: "success" | "failure" | "skipped", reason: string) =>
-      Metric.increment(refreshesTagged({ platform, outcome, reason }))
-
-    /** Waits until no live lease is held on the row, then gives the row as it is. */
-    const awaitLease = (id: string, platform: string) =>
-      Effect.gen(function*() {
-        const row = yield* connections.findById(id)
-        if (Option.isNone(row)) return yield* new NotConnected({ platform })
-        const t = yield* now
-        const held = row.value.leaseUntil !== null && row.value.leaseUntil.getTime() > t.getTime()
-        return held ? yield* Effect.fail("held" as const) : row.value
-      }).pipe(
-        Effect.retry({
-          while: (e) => e === "held",
-          schedule: Schedule.spaced(LEASE_POLL).pipe(Schedule.upTo(app.tokens.leaseDuration))
-        }),
-        Effect.catchIf((e): e is "held" => e === "held", () => Effect.fail(new RefreshInProgress({ platform })))
-      )
-
-    /**
-     * Holds the lease of `connection` while `work` runs with the row as it is under the
-     * lease. When someone else holds it, waits, and returns their result if `done` says the
-     * row no longer needs the work. A stored outcome releases the lease in its statement;
-     * any other end (a failure, an interruption) releases it here.
-     */
-    const underLease = <A extends Connection, E, R>(
-      connection: Connection,
-      done: (row: Connection) => boolean,
-      work: (row: Connection, owner: string) => Effect.Effect<A, E, R>
-    ) =>
-      Effect.gen(function*() {
-        const owner = randomUUID()
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const t = yield* now
-          const leased = yield* connections.acquireLease(connection.id, owner, t, new Date(t.getTime() + Duration.toMillis(app.tokens.leaseDuration)))
-          if (Option.isSome(leased)) {
-            if (done(leased.value)) {
-              yield* connections.releaseLease(connection.id, owner)
-              return leased.value
-            }
-            return yield* work(leased.value, owner).pipe(
-              Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(connections.releaseLease(connection.id, owner)))
-            )
-          }
-          const after = yield* awaitLease(connection.id, connection.platform)
-          if (done(after)) return after
-        }
-        return yield* new RefreshInProgress({ platform: connection.platform })
-      })
-
-    /**
-     * What a write under the lease gave: the row as stored, or, for none, why not — the row
-     * changed hands meanwhile: it was disconnected or revoked (NotConnected), or another
-     * process holds it now (RefreshInProgress).
-     */
-    const written = (row: Connection, stored: Option.Option<Connection>) =>
-      Effect.gen(function*() {
-        if (Option.isSome(stored)) return stored.value
-        const current = yield* connections.findById(row.id)
-        if (Option.isSome(current) && current.value.status === "active") return yield* new RefreshInProgress({ platform: row.platform })
-        return yield* new NotConnected({ platform: row.platform, status: Option.match(current, { onNone: () => "disconnected", onSome: (c) => c.status }) })
-      })
-
-    /** Writes an outcome of one row (retrying briefly if the database blinked) and announces it. */
-    const store = (row: Connection, write: Effect.Effect<Option.Option<Connection>, DatabaseUnavailable>) =>
-      retryingStore(write).pipe(
-        Effect.tap((stored) => Option.isSome(stored) ? changes.publish(row.userId, row.platform) : Effect.void),
-        Effect.flatMap((stored) => written(row, stored))
-      )
-
-    const outcome = (owner: string, t: Date, events: ReadonlyArray<OutcomeEvent>): Outcome => ({ owner, events, now: t })
-
-    const recovered = (row: Connection): ReadonlyArray<OutcomeEvent> =>
-      row.refreshFailures > 0 ? [{ kind: "recovered", detail: { after_failures: row.refreshFailures } }] : []
-
-    /** A failure: counted, with its next attempt (see nextAttemptAt). */
-    const recordFailure = (row: Connection, owner: string, error: { readonly _tag: string }, invalidGrant: boolean) =>
-      Effect.gen(function*() {
-        const t = yield* now
-        const nextAttempt = nextAttemptAt({
-          now: t,
-          failures: row.refreshFailures,
-          retryAfterMs: error instanceof RateLimited ? error.retryAfterMs : undefined,
-          expiresAt: row.expiresAt,
-          retryAfterMax: app.tokens.retryAfterMax,
-          monitorInterval: app.monitor.interval
-        })
-        return yield* store(
-          row,
-          connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt: nextAttempt }, outcome(owner, t, [{
-            kind: "refresh_failed",
-            detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttempt.toISOString() }
-          }]))
-        )
-      })
-
-    const markDead = (row: Connection, owner: string, status: "needs_reauth" | "revoked", reason: string) =>
-      Effect.gen(function*() {
-        const t = yield* now
-        const updated = yield* store(row, connections.markDead(row.id, status, reason, outcome(owner, t, [{ kind: status, detail: { reason } }])))
-        yield* Effect.logWarning(`connection ${status}`).pipe(Effect.annotateLogs({ platform: row.platform, reason }))
-        return updated
-      })
+    const { underLease } = yield* makeLeases
+    const { count, written, store, outcome, recovered, recordFailure, markDead, refreshFailed } = yield* makeOutcomeWriter
 
     /** A connection whose tokens cannot be read needs re-authorisation. */
     const unreadableIsDead = <A, E extends { readonly _tag: string }>(row: Connection, owner: string, read: Effect.Effect<A, E>) =>
@@ -280,34 +108,6 @@ export class Refresher extends Effect.Service<Refresher>()("Integrations/Refresh
     const afterStore = (row: Connection, stored: Exit.Exit<Option.Option<Connection>, DatabaseUnavailable>) =>
       Effect.flatMap(stored, (option) => written(row, option)).pipe(Effect.tap(() => count(row.platform, "success", "ok")))
 
-    /**
-     * A refresh the platform refused or could not answer: the failure recorded (or the
-     * connection marked needs_reauth), and the error for the caller.
-     */
-    const refreshFailed = (row: Connection, owner: string, provider: IntegrationProvider, error: ProviderError) => {
-      /** Counted, its next attempt recorded, and raised. */
-      const retryLater = (failure: ProviderError) =>
-        count(row.platform, "failure", failure._tag).pipe(Effect.zipRight(recordFailure(row, owner, failure, false)), Effect.zipRight(Effect.fail(failure)))
-      return Match.valueTags(error, {
-        // The platform is known to be down: not this connection's failure, a skip.
-        CircuitOpen: (open) => Effect.zipRight(count(row.platform, "skipped", open._tag), Effect.fail(open)),
-        InvalidGrant: (dead) =>
-          Effect.gen(function*() {
-            yield* count(row.platform, "failure", dead._tag)
-            if (row.invalidGrantStreak + 1 >= provider.definition.invalidGrantTolerance) {
-              yield* markDead(row, owner, "needs_reauth", "invalid_grant")
-              return yield* dead
-            }
-            // Tolerated (Bing answers spurious ones): the connection stays active, so the caller is told to retry later.
-            yield* recordFailure(row, owner, dead, true)
-            return yield* new ProviderUnavailable({ platform: row.platform, reason: "invalid_grant_tolerated" })
-          }),
-        ProviderUnavailable: retryLater,
-        RateLimited: retryLater,
-        InvalidClient: retryLater,
-        ProviderResponseInvalid: retryLater
-      })
-    }
 
     /**
      * The platform's answer and its storage, run to the end even when the caller is

@@ -38,6 +38,7 @@ const failuresOf = (report: TickReport) => failuresIn(report.failed)
  * work through the leases.
  */
 export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/TokenMonitor", {
+  dependencies: [ConnectionRepository.Default, Refresher.Default],
   effect: Effect.gen(function*() {
     const connections = yield* ConnectionRepository
     const refresher = yield* Refresher

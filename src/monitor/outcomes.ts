@@ -1,6 +1,6 @@
 import { Effect, Either, Match, Metric } from "effect"
 import type { Connection } from "../domain/Connection.js"
-import type { RefreshFailure } from "../integrations/Refresher.js"
+import type { RefreshFailure } from "../integrations/refreshPolicy.js"
 import { taggedBy } from "../observability/labels.js"
 import { monitorConnections } from "../observability/metrics.js"
 

@@ -1,8 +1,9 @@
 import { type Cause, Chunk, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Mailbox, Option, Queue, Ref, Scope, Stream } from "effect"
-import type { Claimed, RefreshToStore } from "../db/ConnectionRepository.js"
+import type { Claimed } from "../db/connectionRows.js"
+import type { RefreshToStore } from "../db/connectionWrites.js"
 import type { Connection } from "../domain/Connection.js"
 import type { DatabaseUnavailable } from "../domain/errors.js"
-import type { RefreshFailure } from "../integrations/Refresher.js"
+import type { RefreshFailure } from "../integrations/refreshPolicy.js"
 import { outcomeOf, releasedByOutcome, type RowOutcome } from "./outcomes.js"
 
 /** One statement claiming due rows for `owner`, leased until `leaseUntil`. */

@@ -1,6 +1,6 @@
 import { Config, ConfigError, Duration, Effect, Either, Option } from "effect"
-import type { Settings } from "../config/AppConfig.js"
-import { describeConfigError } from "../config/AppConfig.js"
+import { describeConfigError } from "../config/ConfigInvalid.js"
+import type { Settings } from "../config/Settings.js"
 import { type DeployEnv, isDevelopment } from "../config/DeployEnv.js"
 import * as Rules from "../config/rules.js"
 import type { PkceSupport, PlatformDefinition, PlatformSettings } from "../platforms/definition.js"

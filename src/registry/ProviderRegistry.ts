@@ -1,5 +1,6 @@
 import { Context, Effect, Either, Layer } from "effect"
-import { AppConfig, describeConfigError } from "../config/AppConfig.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { describeConfigError } from "../config/ConfigInvalid.js"
 import { PlatformNotConfigured, UnknownPlatform } from "../domain/errors.js"
 import { makeOAuthClient } from "../oauth/OAuthClient.js"
 import { PlatformHttp } from "../oauth/PlatformHttp.js"
@@ -51,7 +52,7 @@ interface Built {
  * unconfigured or misconfigured platform fails alone with PlatformNotConfigured; the others work.
  */
 export class ProviderRegistry extends Effect.Service<ProviderRegistry>()("Integrations/ProviderRegistry", {
-  dependencies: [PlatformCatalog.Default, UndiciClient.layer],
+  dependencies: [UndiciClient.layer],
   effect: Effect.gen(function*() {
     const catalog = yield* PlatformCatalog
     const app = yield* AppConfig

@@ -4,7 +4,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Logger, Option, Redacted } from "effect"
-import { type ConfigInvalid, describeConfigError, load, type Settings } from "../../src/config/AppConfig.js"
+import { load } from "../../src/config/AppConfig.js"
+import { type ConfigInvalid, describeConfigError } from "../../src/config/ConfigInvalid.js"
+import type { Settings } from "../../src/config/Settings.js"
 import * as Rules from "../../src/config/rules.js"
 
 const key32 = (fill: number) => Buffer.alloc(32, fill).toString("base64")

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Logger, Redacted } from "effect"
-import { type ConfigInvalid, loadSettings } from "../../src/config/AppConfig.js"
+import { loadSettings } from "../../src/config/AppConfig.js"
+import type { ConfigInvalid } from "../../src/config/ConfigInvalid.js"
 
 const key32 = (fill: number) => Buffer.alloc(32, fill).toString("base64")
 

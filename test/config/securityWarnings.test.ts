@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import type { Settings } from "../../src/config/AppConfig.js"
+import type { Settings } from "../../src/config/Settings.js"
 import { warnConfirmationOff } from "../../src/config/securityWarnings.js"
 import { testConfig, testSettings } from "../support/config.js"
 

@@ -1,6 +1,6 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Exit, HashMap, Layer, Logger, Option, Redacted } from "effect"
-import type { Settings } from "../../src/config/AppConfig.js"
+import type { Settings } from "../../src/config/Settings.js"
 import type { EncryptionKey } from "../../src/config/secrets.js"
 import { makeCipher, TokenCipher } from "../../src/crypto/TokenCipher.js"
 import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"

@@ -3,9 +3,9 @@ import { Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Schema, TestClo
 import { DatabaseUnavailable } from "../../src/domain/errors.js"
 import { Connections, ConnectionStatus } from "../../src/http/answers.js"
 import { StatusCache } from "../../src/http/StatusCache.js"
-import { Integrations } from "../../src/integrations/Integrations.js"
-import { type ChangeListener, StatusChanges } from "../../src/integrations/StatusChanges.js"
-import type { PlatformStatus } from "../../src/integrations/status.js"
+import { Statuses } from "../../src/status/Statuses.js"
+import { type ChangeListener, StatusChanges } from "../../src/status/StatusChanges.js"
+import type { PlatformStatus } from "../../src/status/status.js"
 import { withTags } from "../../src/observability/labels.js"
 import { statusCacheRequests } from "../../src/observability/metrics.js"
 import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
@@ -68,10 +68,10 @@ const read = (storage: Storage, userId: string) =>
 
 /** The cache over mock integrations, a registry with nothing degraded, and in-process change notifications. */
 const cacheOver = (storage: Storage, capacity = 100) =>
-  StatusCache.Default.pipe(Layer.provideMerge(
+  StatusCache.DefaultWithoutDependencies.pipe(Layer.provideMerge(
     Layer.mergeAll(
-      Layer.mock(Integrations, {
-        _tag: "Integrations/Integrations",
+      Layer.mock(Statuses, {
+        _tag: "Integrations/Statuses",
         statuses: (userId) => read(storage, userId),
         status: (userId) => Effect.map(read(storage, userId), (all) => all[0] ?? platformStatus("gsc", false))
       }),

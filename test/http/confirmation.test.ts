@@ -94,7 +94,7 @@ describe("confirming who completed the flow", () => {
         expect((yield* statusOf(instance, "waiting", "wix")).connected).toBe(false)
         expect((yield* call(instance, "/v1/users/waiting/connections/wix/token", { key: TOKEN_KEY })).status).toBe(404)
         const refreshes = fakes.wix.stats.refreshes
-        const report = yield* Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(TokenMonitor.Default), Effect.provide(instance.context))
+        const report = yield* Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(instance.context))
         expect(report.due).toBe(0)
         expect(fakes.wix.stats.refreshes).toBe(refreshes)
       }))

@@ -48,7 +48,7 @@ const acme: PlatformDefinition = {
 // which is what those lines do for PlatformCatalog.Default. Nothing else about the service changes.
 const catalog = [...platforms, acme]
 
-describe("adding a platform: one module, one line, its variables, no migration", () => {
+describe("adding a platform: one module, two lines, its variables, no migration", () => {
   layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("a platform known only to the tests connects, refreshes and disconnects like the built-in ones", () =>
       Effect.gen(function*() {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration } from "effect"
-import { nextAttemptAt } from "../../src/integrations/Refresher.js"
+import { nextAttemptAt } from "../../src/integrations/refreshPolicy.js"
 import { at } from "../support/time.js"
 
 const NOW = at(0)

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
-import { type Claimed, ConnectionRepository, type Outcome } from "../../src/db/ConnectionRepository.js"
+import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
+import type { Claimed } from "../../src/db/connectionRows.js"
+import type { Outcome } from "../../src/db/connectionWrites.js"
 import type { OutcomeEvent } from "../../src/db/EventRepository.js"
 import type { Connection } from "../../src/domain/Connection.js"
 import {
@@ -13,7 +15,7 @@ import {
   UnknownPlatform
 } from "../../src/domain/errors.js"
 import { Refresher } from "../../src/integrations/Refresher.js"
-import { StatusChanges } from "../../src/integrations/StatusChanges.js"
+import { StatusChanges } from "../../src/status/StatusChanges.js"
 import { MonitorLive, TokenMonitor } from "../../src/monitor/TokenMonitor.js"
 import { withTags } from "../../src/observability/labels.js"
 import { monitorConnections, refreshes } from "../../src/observability/metrics.js"
@@ -190,8 +192,8 @@ const monitorWith = (
     publishMany: (changes) => Ref.update(world.published, (n) => n + Array.from(changes).length),
     subscribe: () => Effect.void
   })
-  return TokenMonitor.Default.pipe(
-    Layer.provide(Refresher.Default),
+  return TokenMonitor.DefaultWithoutDependencies.pipe(
+    Layer.provide(Refresher.DefaultWithoutDependencies),
     Layer.provide(Layer.mergeAll(repository, registry, changes, config))
   )
 }

@@ -15,7 +15,7 @@ const lacking = Effect.flatMap(Harness, (h) => h.startAnother({ encryptionKeys: 
 const restored = Effect.flatMap(Harness, (h) => h.startAnother({ encryptionKeys: [randomKey("k3"), sealingKey] }))
 
 const tick = (instance: Instance) =>
-  Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(TokenMonitor.Default), Effect.provide(instance.context))
+  Effect.flatMap(TokenMonitor, (m) => m.tick).pipe(Effect.provide(instance.context))
 
 const sql = <A>(instance: Instance, run: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
   Effect.flatMap(SqlClient.SqlClient, run).pipe(Effect.provide(instance.context), Effect.orDie)

@@ -17,7 +17,7 @@ import { seedDueConnections } from "../support/connections.js"
 
 const fast = { RETRY_INITIAL_DELAY: "5ms", RETRY_MAX_DELAY: "20ms" }
 
-const monitorOf = (instance: Instance) => TokenMonitor.pipe(Effect.provide(TokenMonitor.Default), Effect.provide(instance.context))
+const monitorOf = (instance: Instance) => TokenMonitor.pipe(Effect.provide(instance.context))
 const within = (instance: Instance) => <A, E>(effect: Effect.Effect<A, E, ConnectionRepository | Refresher | SqlClient.SqlClient>) =>
   Effect.provide(effect, instance.context)
 

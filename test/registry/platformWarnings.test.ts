@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import * as UndiciClient from "../../src/oauth/undiciClient.js"
 import { PlatformCatalog, ProviderRegistry, warnMisconfiguredPlatforms } from "../../src/registry/ProviderRegistry.js"
-import type { Settings } from "../../src/config/AppConfig.js"
+import type { Settings } from "../../src/config/Settings.js"
 import { testConfig } from "../support/config.js"
 
 const registryWith = (env: Record<string, string>, settings: Partial<Settings>) =>

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { Duration, Layer, LogLevel, Option, Redacted } from "effect"
-import { AppConfig, type Settings } from "../../src/config/AppConfig.js"
+import { AppConfig } from "../../src/config/AppConfig.js"
+import type { Settings } from "../../src/config/Settings.js"
 import type { EncryptionKey } from "../../src/config/secrets.js"
 
 export const randomKey = (id: string): EncryptionKey => ({ id, key: Redacted.make(new Uint8Array(randomBytes(32))) })

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Exit, Option, Redacted, Scope } from "effect"
 import type { TestProject } from "vitest/node"
-import { ConfigInvalid } from "../../src/config/AppConfig.js"
+import { ConfigInvalid } from "../../src/config/ConfigInvalid.js"
 import { startEmbeddedPostgres } from "../../src/db/embedded.js"
 
 declare module "vitest" {

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Record, Redacted, type Scope } from "effect"
-import type { Settings } from "../../src/config/AppConfig.js"
+import type { Settings } from "../../src/config/Settings.js"
 import { migrate } from "../../src/db/migrations.js"
 import { pgClientLayer } from "../../src/db/Database.js"
 import { type Instance, startInstance } from "./app.js"

@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Either, Match, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Either, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { TokenCipher } from "../crypto/TokenCipher.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
@@ -21,11 +21,9 @@ import { challengeS256, generateState, generateVerifier, hashState } from "../oa
 import { checkIssuer, type IssuerMismatch } from "../oauth/issuer.js"
 import { checkReturnTo } from "../oauth/redirectPolicy.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
-import { makeBatcher } from "./batching.js"
-import { StatusChanges } from "./StatusChanges.js"
-import { isConnected, platformStatus } from "./status.js"
+import { StatusChangesLive, StatusChanges } from "../status/StatusChanges.js"
+import { Statuses } from "../status/Statuses.js"
 import { Grants } from "./Grants.js"
-import { Refresher, type RefreshFailure } from "./Refresher.js"
 
 /** An authorisation request lives 10 minutes (RFC 9700 recommends short-lived state). */
 export const STATE_TTL = Duration.minutes(10)
@@ -72,26 +70,6 @@ export interface CallbackResult<E> {
   readonly outcome: Either.Either<CallbackSuccess, E>
 }
 
-export interface FreshToken {
-  readonly accessToken: Redacted.Redacted<string>
-  readonly tokenType: string | null
-  readonly expiresAt: Date | null
-  readonly scope: string | null
-  readonly accountId: string
-  /**
-   * Set when a refresh was due but the stored token, still unexpired, is returned instead:
-   * the refresh failed without ending the connection (the error's tag: ProviderUnavailable,
-   * RateLimited, ...), or it was still under way after TOKEN_REFRESH_WAIT (REFRESH_PENDING).
-   */
-  readonly refreshError: Option.Option<string>
-}
-
-/**
- * The refresh error of a stored token handed out while its due refresh is still under way,
- * here or in another process: the refresh goes on and stores its result, so a later call
- * gets the new token.
- */
-export const REFRESH_PENDING = "RefreshPending"
 
 /** Why a callback did not produce a connection. */
 export type CallbackError =
@@ -110,20 +88,33 @@ const OAUTH_ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i
 const stateContext = (hash: Uint8Array, userId: string, platform: string) =>
   ["state", Buffer.from(hash).toString("hex"), userId, platform]
 
+
 /**
- * The flows over all platforms: authorize, callback, status, fresh token, refresh,
- * disconnect. Platforms differ only in their definitions; storage is shared.
+ * Connecting an account and disconnecting it, on any platform: the authorisation URL (state
+ * and PKCE kept server-side), the callback (code exchange, account lookup, the grant stored
+ * or held for confirmation), the confirmation, and the disconnection (revoked at the
+ * platform where it can be). Platforms differ only in their definitions.
  */
-export class Integrations extends Effect.Service<Integrations>()("Integrations/Integrations", {
-  scoped: Effect.gen(function*() {
+export class Connect extends Effect.Service<Connect>()("Integrations/Connect", {
+  dependencies: [
+    ProviderRegistry.Default,
+    Grants.Default,
+    Statuses.Default,
+    ConnectionRepository.Default,
+    StateRepository.Default,
+    EventRepository.Default,
+    TokenCipher.Default,
+    StatusChangesLive
+  ],
+  effect: Effect.gen(function*() {
     const registry = yield* ProviderRegistry
-    const refresher = yield* Refresher
+    const grants = yield* Grants
+    const statuses = yield* Statuses
     const connections = yield* ConnectionRepository
     const states = yield* StateRepository
     const events = yield* EventRepository
     const cipher = yield* TokenCipher
     const changes = yield* StatusChanges
-    const grants = yield* Grants
     const app = yield* AppConfig
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const policy = {
@@ -243,157 +234,6 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
         return { platform, returnTo: stored.returnTo, mode: stored.mode, outcome }
       })
 
-    const catalogListing = Effect.zipWith(registry.platforms, registry.degraded, (platforms, degraded) =>
-      platforms.map((p) => ({ ...p, degradedReason: degraded.get(p.key) ?? null })))
-
-    /**
-     * A user's connections, read together with those of the users asked about at the same
-     * time: under load, one statement serves many status requests.
-     */
-    const connectionsOf = yield* makeBatcher(
-      (userIds: ReadonlyArray<string>) =>
-        Effect.map(connections.findByUsers(userIds), (rows) => {
-          const byUser = new Map<string, Array<Connection>>()
-          for (const row of rows) {
-            const list = byUser.get(row.userId)
-            if (list === undefined) byUser.set(row.userId, [row])
-            else list.push(row)
-          }
-          return (userId: string): ReadonlyArray<Connection> => byUser.get(userId) ?? []
-        }),
-      // While the database stalls, every worker is stuck on a statement: a request queued behind
-      // them is failed with theirs, rather than waiting for them to fail before its own even starts.
-      { workers: 4, maxBatch: 100, failsWaiting: (error) => error._tag === "DatabaseUnavailable" }
-    )
-    const statuses = (userId: string) =>
-      Effect.gen(function*() {
-        const [platforms, rows, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
-        return platforms.map((p) => platformStatus(p, rows.filter((r) => r.platform === p.key), t, cipher.knows))
-      })
-
-    const status = (userId: string, platform: string) =>
-      Effect.gen(function*() {
-        yield* registry.definition(platform)
-        const [platforms, all, t] = yield* Effect.all([catalogListing, connectionsOf.lookup(userId), now])
-        const rows = all.filter((r) => r.platform === platform)
-        const listing = platforms.find((p) => p.key === platform)
-        return platformStatus(listing ?? { key: platform, displayName: platform, configured: false }, rows, t, cipher.knows)
-      })
-
-    /** Whether this process can open the row's tokens: its key id is configured. */
-    const readable = (row: Connection) => row.keyId === null || cipher.knows(row.keyId)
-
-    /**
-     * The connection to use: the given account, else the most recently updated connected one,
-     * one whose tokens this process can open first.
-     */
-    const pick = (userId: string, platform: string, accountId?: string) =>
-      Effect.gen(function*() {
-        yield* registry.definition(platform)
-        const t = yield* now
-        const rows = (yield* connections.findByUserAndPlatform(userId, platform)).filter((r) => accountId === undefined || r.accountId === accountId)
-        const usable = rows.filter((r) => isConnected(r, t))
-          .sort((a, b) => Number(readable(b)) - Number(readable(a)) || b.updatedAt.getTime() - a.updatedAt.getTime())[0]
-        if (usable !== undefined) return usable
-        const state = platformStatus({ key: platform, displayName: platform, configured: true }, rows, t, cipher.knows).status
-        return yield* new NotConnected({ platform, status: state })
-      })
-
-    /**
-     * A refresh failure after which the stored token may still be handed out: the platform
-     * could not be reached or answered oddly, or a spurious invalid_grant was tolerated. Only
-     * what ended the connection (needs_reauth) or shows our own misconfiguration fails.
-     */
-    const keepsStoredToken = Match.type<RefreshFailure>().pipe(
-      Match.tagsExhaustive({
-        ProviderUnavailable: () => true,
-        RateLimited: () => true,
-        CircuitOpen: () => true,
-        RefreshInProgress: () => true,
-        ProviderResponseInvalid: () => true,
-        // The platform was not called: the stored token is as good as it was.
-        LeaseTooShort: () => true,
-        // Tolerated ones arrive as ProviderUnavailable; this one ended the connection, which the re-read then shows.
-        InvalidGrant: () => true,
-        InvalidClient: () => false,
-        NotConnected: () => false,
-        ConnectionUnreadable: () => false,
-        DatabaseUnavailable: () => false,
-        PlatformNotConfigured: () => false,
-        UnknownPlatform: () => false
-      })
-    )
-
-    const usableAt = (row: Connection, t: Date) => row.status === "active" && row.expiresAt !== null && row.expiresAt.getTime() > t.getTime()
-
-    /**
-     * Refreshes a token about to expire. While the stored token is still valid the caller
-     * waits for the refresh at most TOKEN_REFRESH_WAIT, then gets the stored token with
-     * RefreshPending while the refresh goes on in the background (a slow platform does not
-     * hold the caller for its whole retry budget, nor does another process's lease); an
-     * expired one is waited for to the end. When the refresh fails, falls back to the stored
-     * token while it is valid.
-     */
-    const refreshDue = (connection: Connection) =>
-      Effect.gen(function*() {
-        if (usableAt(connection, yield* now)) {
-          const refreshed = yield* refresher.refreshWithin(connection, app.tokens.refreshWait)
-          if (Option.isSome(refreshed)) return { connection: refreshed.value, refreshError: Option.none<string>() }
-          // Read again: the connection may have been ended meanwhile, or its token expired while we waited.
-          const current = Option.getOrElse(yield* connections.findById(connection.id), () => connection)
-          if (usableAt(current, yield* now)) {
-            yield* Effect.logDebug("refresh still under way; the stored token is returned").pipe(Effect.annotateLogs({ platform: connection.platform }))
-            return { connection: current, refreshError: Option.some(REFRESH_PENDING) }
-          }
-        }
-        return { connection: yield* refresher.refresh(connection, { force: false }), refreshError: Option.none<string>() }
-      }).pipe(
-        Effect.catchAll((error) =>
-          Effect.gen(function*() {
-            if (!keepsStoredToken(error)) return yield* error
-            const current = Option.getOrElse(yield* connections.findById(connection.id), () => connection)
-            if (!usableAt(current, yield* now)) return yield* error
-            yield* Effect.logWarning("refresh failed; the stored token is still valid and is returned").pipe(
-              Effect.annotateLogs({ platform: connection.platform, error: error._tag })
-            )
-            return { connection: current, refreshError: Option.some(error._tag) }
-          })
-        )
-      )
-
-    const accessToken = (userId: string, platform: string, accountId?: string) =>
-      Effect.gen(function*() {
-        const picked = yield* pick(userId, platform, accountId)
-        const definition = yield* registry.definition(platform)
-        const t = yield* now
-        // Without a refresh token (or a refresh grant) there is nothing to do but hand out the
-        // token while it lasts: "connected" says it is usable until it expires.
-        const due = picked.expiresAt !== null && picked.hasRefreshToken && definition.refresh !== "none" &&
-          picked.expiresAt.getTime() - t.getTime() <= Duration.toMillis(app.tokens.minTtl)
-        const { connection, refreshError } = due ? yield* refreshDue(picked) : { connection: picked, refreshError: Option.none<string>() }
-        // Another process may have ended the connection while we waited for its refresh.
-        if (!isConnected(connection, yield* now)) return yield* new NotConnected({ platform, status: connection.status })
-        const tokens = yield* connections.tokens(connection)
-        return {
-          accessToken: tokens.accessToken,
-          tokenType: connection.tokenType,
-          expiresAt: connection.expiresAt,
-          scope: connection.scope,
-          accountId: connection.accountId,
-          refreshError
-        } satisfies FreshToken
-      })
-
-    /** Refreshes now (or, for tokens that do not expire, validates them). */
-    const refresh = (userId: string, platform: string, accountId?: string) =>
-      Effect.gen(function*() {
-        const connection = yield* pick(userId, platform, accountId)
-        const definition = yield* registry.definition(platform)
-        return definition.refresh === "none" || connection.expiresAt === null && !connection.hasRefreshToken
-          ? yield* refresher.validate(connection)
-          : yield* refresher.refresh(connection, { force: true })
-      })
-
     const disconnect = (userId: string, platform: string) =>
       Effect.gen(function*() {
         const definition = yield* registry.definition(platform)
@@ -425,8 +265,8 @@ export class Integrations extends Effect.Service<Integrations>()("Integrations/I
 
     /** Confirms a pending grant for the user who completed its flow (see Grants.confirm), and gives the platform's status. */
     const confirm = (userId: string, platform: string, confirmation: string) =>
-      Effect.zipRight(grants.confirm(userId, platform, confirmation), status(userId, platform))
+      Effect.zipRight(grants.confirm(userId, platform, confirmation), statuses.status(userId, platform))
 
-    return { authorize, completeCallback, confirm, statuses, status, accessToken, refresh, disconnect } as const
+    return { authorize, completeCallback, confirm, disconnect } as const
   })
 }) {}

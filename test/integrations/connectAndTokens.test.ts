@@ -18,9 +18,11 @@ import {
   UnknownPlatform
 } from "../../src/domain/errors.js"
 import { Grants } from "../../src/integrations/Grants.js"
-import { Integrations, REFRESH_PENDING } from "../../src/integrations/Integrations.js"
+import { Connect } from "../../src/integrations/Connect.js"
+import { REFRESH_PENDING, Tokens } from "../../src/integrations/Tokens.js"
 import { Refresher } from "../../src/integrations/Refresher.js"
-import { StatusChanges } from "../../src/integrations/StatusChanges.js"
+import { StatusChanges } from "../../src/status/StatusChanges.js"
+import { Statuses } from "../../src/status/Statuses.js"
 import type { PlatformDefinition, PlatformSettings } from "../../src/platforms/definition.js"
 import type { IntegrationProvider } from "../../src/registry/IntegrationProvider.js"
 import { ProviderRegistry } from "../../src/registry/ProviderRegistry.js"
@@ -110,7 +112,7 @@ const refreshOutcome = (mocks: Mocks) =>
     : Effect.fail(mocks.refresh.error)
 
 const integrations = (mocks: Mocks) =>
-  Integrations.Default.pipe(
+  Layer.merge(Connect.DefaultWithoutDependencies, Tokens.DefaultWithoutDependencies).pipe(
     Layer.provide([
       registry(mocks.provider ?? provider()),
       Layer.mock(Refresher, {
@@ -146,6 +148,7 @@ const integrations = (mocks: Mocks) =>
         append: (event) => Effect.sync(() => void mocks.events?.push(event))
       }),
       Layer.mock(Grants, { _tag: "Integrations/Grants" }),
+      Layer.mock(Statuses, { _tag: "Integrations/Statuses" }),
       TokenCipher.Default,
       StatusChanges.None,
       testConfig()
@@ -153,10 +156,13 @@ const integrations = (mocks: Mocks) =>
     Layer.provide(testConfig())
   )
 
-const run = <A, E>(mocks: Mocks, use: (service: Integrations) => Effect.Effect<A, E>) =>
-  Effect.flatMap(Integrations, use).pipe(Effect.provide(integrations(mocks)))
+/** The connect and token flows over the same mocks. */
+type Flows = Omit<Connect, "_tag"> & Omit<Tokens, "_tag">
 
-describe("Integrations.authorize", () => {
+const run = <A, E>(mocks: Mocks, use: (flows: Flows) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Effect.zipWith(Connect, Tokens, (connect, tokens): Flows => ({ ...connect, ...tokens })), use).pipe(Effect.provide(integrations(mocks)))
+
+describe("Connect.authorize", () => {
   it.effect("fails with PlatformNotConfigured naming the variables, and stores no state", () =>
     Effect.gen(function*() {
       const states: Array<NewState> = []
@@ -189,7 +195,7 @@ describe("Integrations.authorize", () => {
     }))
 })
 
-describe("Integrations.accessToken", () => {
+describe("Tokens.accessToken", () => {
   // Valid for 3 more minutes: inside ACCESS_TOKEN_MIN_TTL (5 minutes), so a refresh is due.
   const soon = connectionRow({ expiresAt: minutes(3), lastRefreshedAt: null })
 
@@ -289,7 +295,7 @@ describe("Integrations.accessToken", () => {
     }))
 })
 
-describe("Integrations.disconnect", () => {
+describe("Connect.disconnect", () => {
   const row = connectionRow({ status: "active" })
 
   it.effect("revokes the refresh token where the platform offers revocation, then forgets the connection", () =>

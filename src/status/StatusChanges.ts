@@ -1,7 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
 import Pg from "pg"
-import { gather } from "./batching.js"
+import { gather } from "../db/batching.js"
 
 export type ChangeListener = (change: { readonly userId: string; readonly platform: string } | "all") => Effect.Effect<void>
 

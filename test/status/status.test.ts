@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Connection } from "../../src/domain/Connection.js"
-import { isConnected, platformStatus } from "../../src/integrations/status.js"
+import { isConnected, platformStatus } from "../../src/status/status.js"
 import { connectionRow } from "../support/connections.js"
 import { at } from "../support/time.js"
 

@@ -3,7 +3,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Redacted } from "effect"
 import Pg from "pg"
 import { pgClientLayer } from "../../src/db/Database.js"
-import { CHANNEL, MAX_PAYLOAD_BYTES, payloads, StatusChanges, StatusChangesLive } from "../../src/integrations/StatusChanges.js"
+import { CHANNEL, MAX_PAYLOAD_BYTES, payloads, StatusChanges, StatusChangesLive } from "../../src/status/StatusChanges.js"
 import { freshDatabase, TestDatabaseLive, testPool } from "../support/database.js"
 import { stallingProxy } from "../support/stallingProxy.js"
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Option, Queue, TestClock } from "effect"
-import { gather, makeBatcher } from "../../src/integrations/batching.js"
+import { gather, makeBatcher } from "../../src/db/batching.js"
 
 /** A batched lookup that records each batch and, when `gate` is given, waits for it first. */
 const recorder = (gate?: Deferred.Deferred<void>) => {

@@ -1,5 +1,7 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# better-sqlite3 (the backfill's SQLite driver) builds from source where no prebuilt binary is fetched.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./

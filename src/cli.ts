@@ -1,9 +1,20 @@
+import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Option, type Redacted } from "effect"
+
+/** What `backfill` was asked to do. */
+export interface BackfillArgs {
+  readonly sources: ReadonlyArray<string>
+  readonly workspace: Option.Option<string>
+  readonly dryRun: boolean
+  readonly platforms: ReadonlyArray<string>
+  readonly fernetKeys: ReadonlyArray<Redacted.Redacted>
+  readonly verify: boolean
+}
 
 /** The commands' programs; each may fail in its own way (hence one error type each). */
-export interface Programs<EServe, EMonitor, EOnce, EMigrate, R> {
+export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, R> {
   /** The service: the API and, unless MONITOR_ENABLED=false, the token monitor, until interrupted. */
   readonly serve: Layer.Layer<never, EServe, R>
   /** The token monitor alone, until interrupted. */
@@ -12,10 +23,12 @@ export interface Programs<EServe, EMonitor, EOnce, EMigrate, R> {
   readonly monitorOnce: Effect.Effect<void, EOnce, R>
   /** Applies pending migrations and exits. */
   readonly migrate: Effect.Effect<void, EMigrate, R>
+  /** Brings the legacy SQLite databases' connections in; fails when a row or a file failed. */
+  readonly backfill: (args: BackfillArgs) => Effect.Effect<void, EBackfill, R>
 }
 
-/** `serve | monitor [--once] | migrate`; `serve` is what `npm start` runs. */
-export const makeCli = <EServe, EMonitor, EOnce, EMigrate, R>(programs: Programs<EServe, EMonitor, EOnce, EMigrate, R>) => {
+/** `serve | monitor [--once] | migrate | backfill`; `serve` is what `npm start` runs. */
+export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, R>(programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, R>) => {
   const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(
     Command.withDescription("Run the HTTP API and the token monitor")
   )
@@ -26,9 +39,33 @@ export const makeCli = <EServe, EMonitor, EOnce, EMigrate, R>(programs: Programs
   const migrate = Command.make("migrate", {}, () => programs.migrate).pipe(
     Command.withDescription("Apply pending database migrations and exit")
   )
+  const backfill = Command.make("backfill", {
+    sources: Args.text({ name: "source" }).pipe(
+      Args.withDescription("A legacy SQLite database (default: alwrity.db when no --workspace is given)"),
+      Args.repeated
+    ),
+    workspace: Options.directory("workspace", { exists: "yes" }).pipe(
+      Options.withDescription("A legacy workspace directory: every workspace_<id>/db/alwrity_<id>.db under it is read"),
+      Options.optional
+    ),
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Read and report; write nothing")),
+    platforms: Options.choice("platform", ["gsc", "bing", "wordpress", "wix"]).pipe(
+      Options.withDescription("Only this platform's table (repeat for several)"),
+      Options.repeated
+    ),
+    fernetKeys: Options.redacted("fernet-key").pipe(
+      Options.withDescription("A Fernet key of the legacy WordPress.com and Wix token columns, beside WORDPRESS_TOKEN_ENCRYPTION_KEY, WIX_TOKEN_ENCRYPTION_KEY and OAUTH_TOKEN_ENCRYPTION_KEY"),
+      Options.repeated
+    ),
+    verify: Options.boolean("verify").pipe(
+      Options.withDescription("Then refresh (or validate) each connection brought over once, and report per platform what still works")
+    )
+  }, (args) => programs.backfill(args)).pipe(
+    Command.withDescription("Bring the connections of the legacy SQLite databases in (read-only on them; a re-run imports nothing new)")
+  )
   const root = Command.make("oauth-integrations").pipe(
     Command.withDescription("OAuth integrations service"),
-    Command.withSubcommands([serve, monitor, migrate])
+    Command.withSubcommands([serve, monitor, migrate, backfill])
   )
   return Command.run(root, { name: "oauth-integrations", version: "0.1.0" })
 }

@@ -2,6 +2,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Data, Effect, Layer, Option } from "effect"
+import type { BackfillFailed } from "./backfill/command.js"
 import { makeCli } from "./cli.js"
 import { AppConfigLive, WorkerConfigLive } from "./config/AppConfig.js"
 import { ConfigInvalid } from "./config/ConfigInvalid.js"
@@ -73,8 +74,17 @@ const cli = makeCli({
   serve: MainLive,
   monitor: MonitorOnlyLive,
   monitorOnce,
+  // Loaded only by `backfill`: the SQLite driver is no other command's weight.
+  backfill: (args) =>
+    Effect.promise(() => import("./backfill/command.js")).pipe(
+      Effect.flatMap((backfill) => backfill.backfillCommand(args)),
+      Effect.provide(ServicesLive.pipe(Layer.provide(WorkerStorageLive)))
+    ),
   migrate: Effect.provide(Effect.logInfo("migrations are up to date"), MigrationStorageLive)
 })
+
+const isBackfillFailed = (failure: unknown): failure is BackfillFailed =>
+  typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === "BackfillFailed"
 
 /** A bad start prints one line per problem and exits non-zero, without a stack trace. */
 const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
@@ -83,7 +93,7 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     if (failure instanceof ConfigInvalid) return Console.error(failure.problems.map((p) => `error: ${p}`).join("\n"))
     if (ValidationError.isValidationError(failure)) return Effect.void // @effect/cli has printed the usage
     if (failure instanceof MonitorPassFailed) return Console.error(`error: ${failure.failed} refresh(es) failed in this pass`)
-    if (failure instanceof DatabaseUnavailable) return Console.error(`error: ${failure.message}`)
+    if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure)) return Console.error(`error: ${failure.message}`)
     return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the service stopped on an unexpected error", cause)
   })
 

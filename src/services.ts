@@ -6,6 +6,7 @@ import { StateRepository } from "./db/StateRepository.js"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { Connect } from "./integrations/Connect.js"
 import { Grants } from "./integrations/Grants.js"
+import { Imports } from "./integrations/Imports.js"
 import { Refresher } from "./integrations/Refresher.js"
 import { Tokens } from "./integrations/Tokens.js"
 import { TokenMonitor } from "./monitor/TokenMonitor.js"
@@ -25,6 +26,7 @@ export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) =>
     Statuses.Default,
     TokenMonitor.Default,
     Grants.Default,
+    Imports.Default,
     Refresher.Default,
     ProviderRegistry.Default,
     ConnectionRepository.Default,

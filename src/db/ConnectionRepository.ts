@@ -1,12 +1,13 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import type { Fragment } from "@effect/sql/Statement"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { TokenCipher } from "../crypto/TokenCipher.js"
-import { Connection, type TokenSet } from "../domain/Connection.js"
+import { Connection, type ConnectionIdentity, type TokenSet } from "../domain/Connection.js"
 import type { ConnectionUnreadable, DatabaseUnavailable } from "../domain/errors.js"
 import { connectionColumns, decodeClaimed, TokenRow } from "./connectionRows.js"
-import type { NewConnection, Outcome, RefreshedTokens, RefreshToStore } from "./connectionWrites.js"
+import type { ImportToWrite, NewConnection, Outcome, RefreshedTokens, RefreshToStore } from "./connectionWrites.js"
+import { lockImportTargetsStatement, writeImportsStatement } from "./importStatements.js"
 import { orUnavailable } from "./Database.js"
 import { insertEventsForChanged } from "./EventRepository.js"
 import {
@@ -75,7 +76,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
             key_id = excluded.key_id, token_type = excluded.token_type, scope = excluded.scope,
             expires_at = excluded.expires_at, provider_data = excluded.provider_data, refresh_failures = 0,
             last_refresh_error = null, next_attempt_at = null, lease_until = null, lease_owner = null,
-            invalid_grant_streak = 0, expiry_warned_at = null, updated_at = ${row.now}
+            invalid_grant_streak = 0, expiry_warned_at = null, unverified = false, updated_at = ${row.now}
           returning ${select}`
     })
 
@@ -240,7 +241,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
 
       markValidated: (id: string, outcome: Outcome) =>
         writeOutcome(id, sql`last_validated_at = ${outcome.now}, refresh_failures = 0, last_refresh_error = null,
-          next_attempt_at = null, invalid_grant_streak = 0`, outcome),
+          next_attempt_at = null, invalid_grant_streak = 0, unverified = false`, outcome),
 
       /**
        * The monitor's claim (claimDueRefreshesStatement) under the configured keys. A row
@@ -268,7 +269,34 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       claimExpiryWarnings: (now: Date, horizon: Date, limit: number) => expiryWarnings({ now, horizon, limit }).pipe(orUnavailable),
 
       /** Forgets the tokens of every account of the platform; the rows stay for the audit trail. */
-      disconnect: (userId: string, platform: string, now: Date) => disconnect({ userId, platform, now }).pipe(orUnavailable)
+      disconnect: (userId: string, platform: string, now: Date) => disconnect({ userId, platform, now }).pipe(orUnavailable),
+
+      /**
+       * The stored rows of these identities, locked until the transaction ends, each with its
+       * tokens opened (none when they cannot be: an unknown key or a damaged ciphertext).
+       */
+      lockForImport: (identities: ReadonlyArray<ConnectionIdentity>) =>
+        identities.length === 0
+          ? Effect.succeed([])
+          : lockImportTargetsStatement(sql, identities).pipe(
+            Effect.flatMap(decodeClaimed),
+            Effect.map((rows) =>
+              rows.map(({ connection, sealed }) => ({
+                connection,
+                tokens: Either.getRight(sealing.openStored(connection, sealed))
+              }))
+            ),
+            orUnavailable
+          ),
+
+      /** Writes imports (one per identity) with their `imported` events; gives the rows written. */
+      writeImports: (items: ReadonlyArray<ImportToWrite>, now: Date) =>
+        items.length === 0
+          ? Effect.succeed([])
+          : Effect.suspend(() => writeImportsStatement(sql, items.map(sealing.importRow), now)).pipe(
+            Effect.flatMap(decodeConnections),
+            orUnavailable
+          )
     } as const
   })
 }) {}

@@ -4,7 +4,7 @@ import { Connection } from "../domain/Connection.js"
 const columnNames = [
   "id", "user_id", "platform", "account_id", "status", "key_id", "token_type", "scope", "expires_at", "provider_data",
   "refresh_failures", "last_refresh_error", "last_refreshed_at", "next_attempt_at", "lease_until", "invalid_grant_streak",
-  "last_validated_at", "expiry_warned_at", "created_at", "updated_at"
+  "last_validated_at", "expiry_warned_at", "unverified", "created_at", "updated_at"
 ]
 /** The columns of a Connection, optionally qualified by a table alias (for UPDATE ... FROM). */
 const columnsOf = (alias: string) => {
@@ -60,4 +60,24 @@ export interface RefreshRow {
   readonly expiresAt: Date | null
   readonly at: Date
   readonly events: string
+}
+
+/** An imported connection, sealed, as the import statement writes it. */
+export interface ImportRow {
+  readonly userId: string
+  readonly platform: string
+  readonly accountId: string
+  readonly status: "active" | "needs_reauth"
+  readonly access: Buffer | null
+  readonly refresh: Buffer | null
+  readonly keyId: string
+  readonly tokenType: string | null
+  readonly scope: string | null
+  readonly expiresAt: Date | null
+  /** JSON. */
+  readonly providerData: string
+  readonly unverified: boolean
+  readonly updatedAt: Date
+  /** The `imported` event's detail, JSON. */
+  readonly detail: string
 }

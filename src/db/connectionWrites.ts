@@ -31,3 +31,19 @@ export interface Outcome {
   readonly events: ReadonlyArray<OutcomeEvent>
   readonly now: Date
 }
+
+/** An imported connection to write, decided (see integrations/imports.ts) but not yet sealed. */
+export interface ImportToWrite extends ConnectionIdentity {
+  readonly status: "active" | "needs_reauth"
+  readonly tokens: {
+    readonly accessToken: Option.Option<Redacted.Redacted<string>>
+    readonly refreshToken: Option.Option<Redacted.Redacted<string>>
+  }
+  readonly tokenType: string | null
+  readonly scope: string | null
+  readonly expiresAt: Date | null
+  readonly providerData: Readonly<Record<string, unknown>>
+  readonly unverified: boolean
+  readonly updatedAt: Date
+  readonly detail: Readonly<Record<string, unknown>>
+}

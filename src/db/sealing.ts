@@ -2,8 +2,8 @@ import { Effect, Either, Option, type Redacted } from "effect"
 import { connectionContext, type Sealed, type TokenCipher } from "../crypto/TokenCipher.js"
 import type { Connection, ConnectionIdentity, TokenSet } from "../domain/Connection.js"
 import { ConnectionUnreadable } from "../domain/errors.js"
-import type { RefreshRow, SealedTokens } from "./connectionRows.js"
-import type { RefreshToStore } from "./connectionWrites.js"
+import type { ImportRow, RefreshRow, SealedTokens } from "./connectionRows.js"
+import type { ImportToWrite, RefreshToStore } from "./connectionWrites.js"
 
 type Field = "access_token" | "refresh_token"
 
@@ -72,9 +72,12 @@ export const connectionSealing = (cipher: TokenCipher) => {
   const openField = (connection: Connection, keyId: string, field: Field, bytes: Uint8Array) =>
     Either.mapLeft(cipher.unsafeOpen({ keyId, bytes }, connectionContext(connection, field)), (e) => unreadable(connection, e.message))
 
-  /** The refresh token alone (what a refresh needs), from ciphertexts read with the row. */
+  /**
+   * The refresh token alone (what a refresh needs), from ciphertexts read with the row. An
+   * imported refresh token may be stored without an access token: the refresh gives one.
+   */
   const openRefreshToken = (connection: Connection, row: SealedTokens): Either.Either<Option.Option<Redacted.Redacted<string>>, ConnectionUnreadable> => {
-    if (row.accessToken === null || row.keyId === null) return Either.left(unreadable(connection, "no stored token"))
+    if (row.keyId === null || (row.accessToken === null && row.refreshToken === null)) return Either.left(unreadable(connection, "no stored token"))
     return row.refreshToken === null
       ? Either.right(Option.none())
       : Either.map(openField(connection, row.keyId, "refresh_token", row.refreshToken), Option.some)
@@ -91,5 +94,39 @@ export const connectionSealing = (cipher: TokenCipher) => {
         })
     )
 
-  return { seal, refreshTokenToKeep, refreshRow, openRefreshToken, openTokens } as const
+  /** Whatever tokens the row holds, each opened: an import compares them with the ones it brings. */
+  const openStored = (
+    connection: Connection,
+    row: SealedTokens
+  ): Either.Either<{ readonly accessToken: Option.Option<Redacted.Redacted<string>>; readonly refreshToken: Option.Option<Redacted.Redacted<string>> }, ConnectionUnreadable> => {
+    const field = (name: Field, bytes: Uint8Array | null) =>
+      bytes === null ? Either.right(Option.none()) : row.keyId === null
+        ? Either.left(unreadable(connection, "no key id"))
+        : Either.map(openField(connection, row.keyId, name, bytes), Option.some)
+    return Either.all({ accessToken: field("access_token", row.accessToken), refreshToken: field("refresh_token", row.refreshToken) })
+  }
+
+  /** An import as the import statement takes it: its tokens sealed under the current key. */
+  const importRow = (item: ImportToWrite): ImportRow => {
+    const sealed = (field: Field, token: Option.Option<Redacted.Redacted<string>>) =>
+      Option.match(token, { onNone: () => null, onSome: (t) => buffer(cipher.unsafeSeal(t, connectionContext(item, field)).bytes) })
+    return {
+      userId: item.userId,
+      platform: item.platform,
+      accountId: item.accountId,
+      status: item.status,
+      access: sealed("access_token", item.tokens.accessToken),
+      refresh: sealed("refresh_token", item.tokens.refreshToken),
+      keyId: cipher.currentKeyId,
+      tokenType: item.tokenType,
+      scope: item.scope,
+      expiresAt: item.expiresAt,
+      providerData: JSON.stringify(item.providerData),
+      unverified: item.unverified,
+      updatedAt: item.updatedAt,
+      detail: JSON.stringify(item.detail)
+    }
+  }
+
+  return { seal, refreshTokenToKeep, refreshRow, openRefreshToken, openTokens, openStored, importRow } as const
 }

@@ -33,6 +33,8 @@ export const Connection = Schema.Struct({
   invalidGrantStreak: Schema.Number,
   lastValidatedAt: Schema.NullOr(Schema.DateFromSelf),
   expiryWarnedAt: Schema.NullOr(Schema.DateFromSelf),
+  /** An imported access token without expiry or refresh token that no monitor pass has validated yet. */
+  unverified: Schema.Boolean,
   createdAt: Schema.DateFromSelf,
   updatedAt: Schema.DateFromSelf
 })
@@ -61,7 +63,8 @@ export const EventKind = Schema.Literal(
   "disconnected",
   "revoked",
   "recovered",
-  "confirmation_refused"
+  "confirmation_refused",
+  "imported"
 )
 export type EventKind = typeof EventKind.Type
 

@@ -24,7 +24,7 @@ import {
   UnknownPlatform
 } from "../domain/errors.js"
 import * as Answers from "./answers.js"
-import { AuthorizeRequest, CallbackQuery, ConfirmRequest, EventsQuery, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
+import { AuthorizeRequest, CallbackQuery, ConfirmRequest, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -139,6 +139,19 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
       .addError(ConnectionUnreadable)
       .addError(RefreshInProgress)
       .annotate(OpenApi.Description, "A fresh access token, for trusted back ends (a key from TOKEN_API_KEYS)")
+  )
+  .add(
+    HttpApiEndpoint.put("import", "/v1/users/:user_id/connections/:platform/import")
+      .setPath(UserPlatformPath)
+      .setPayload(ImportRequest)
+      .addSuccess(Answers.Imported)
+      .addError(Forbidden)
+      .addError(UnknownPlatform)
+      .addError(PayloadTooLarge)
+      .annotate(
+        OpenApi.Description,
+        "Brings in a connection made elsewhere, stored sealed (a key from TOKEN_API_KEYS: it writes secrets). The same body twice changes nothing; a different one replaces the stored tokens only when it is newer (updated_at, or now)"
+      )
   )
   .add(
     HttpApiEndpoint.del("disconnect", "/v1/users/:user_id/connections/:platform")

@@ -52,7 +52,7 @@ export const Platforms = Schema.Struct({ platforms: Schema.Array(Platform) })
 export const Account = Schema.Struct({
   accountId: wire("account_id", Schema.String),
   connected: Schema.Boolean,
-  status: Schema.Literal(...StoredStatus.literals, "expired", "unreadable"),
+  status: Schema.Literal(...StoredStatus.literals, "expired", "unreadable", "unverified"),
   expiresAt: wire("expires_at", Timestamp),
   scope: Schema.NullOr(Schema.String),
   connectedAt: wire("connected_at", Instant),
@@ -66,7 +66,7 @@ export const ConnectionStatus = Schema.Struct({
   displayName: wire("display_name", Schema.String),
   configured: Schema.Boolean,
   connected: Schema.Boolean,
-  status: Schema.Literal("connected", "not_connected", "needs_reauth", "revoked", "expired", "disconnected", "not_configured", "unreadable"),
+  status: Schema.Literal("connected", "not_connected", "needs_reauth", "revoked", "expired", "disconnected", "not_configured", "unreadable", "unverified"),
   accounts: Schema.Array(Account),
   details: JsonObject,
   error: Schema.NullOr(Schema.String),
@@ -109,6 +109,15 @@ export const Disconnected = Schema.Struct({
   platform: Schema.String,
   disconnected: Schema.Number,
   revoked: Schema.Boolean
+})
+
+export const Imported = Schema.Struct({
+  outcome: Schema.Literal("created", "updated", "unchanged", "stale").annotations({
+    description:
+      "created: a new connection; updated: the import replaced the stored tokens; unchanged: the connection already held them; stale: the connection changed after the import's updated_at and was kept"
+  }),
+  platform: Schema.String,
+  account: Account
 })
 
 const ConnectedPlatform = Schema.Struct({

@@ -43,6 +43,40 @@ export const CallbackQuery = Schema.Struct({
   iss: Schema.optional(CallbackParam)
 })
 
+const Token = (name: string) =>
+  Schema.String.pipe(
+    Schema.minLength(1, { message: () => `${name} must not be empty` }),
+    Schema.maxLength(8192, { message: () => `${name} must be at most 8192 characters` })
+  )
+
+/** An ISO 8601 instant with its offset (Z or ±hh:mm), such as 2026-12-01T10:00:00Z. */
+const Instant = (name: string) =>
+  Schema.compose(
+    Schema.String.pipe(
+      Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/, {
+        message: () => `${name} must be an ISO 8601 instant with its offset, such as 2026-12-01T10:00:00Z`
+      })
+    ),
+    Schema.Date
+  )
+
+export const ImportRequest = Schema.Struct({
+  access_token: Schema.optional(Token("access_token")),
+  refresh_token: Schema.optional(Token("refresh_token")),
+  token_type: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(40, { message: () => "token_type must be at most 40 characters" })))),
+  expires_at: Schema.optional(Schema.NullOr(Instant("expires_at"))).annotations({
+    description: "When the access token expires; absent or null when unknown"
+  }),
+  scope: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(4096, { message: () => "scope must be at most 4096 characters" })))),
+  account_id: Schema.optional(Schema.String.pipe(
+    Schema.pattern(/^[^\u0000-\u001f]{0,200}$/, { message: () => "account_id must be at most 200 printable characters" })
+  )),
+  provider_data: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  updated_at: Schema.optional(Instant("updated_at")).annotations({
+    description: "When the source last changed these tokens; an import replaces a stored connection only when it is newer. Default: now"
+  })
+})
+
 export const EventsQuery = Schema.Struct({
   limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))),
   before: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
@@ -61,6 +95,7 @@ export const ConnectionsResponse = Schema.encodedSchema(Answers.Connections)
 export const AuthUrlPayloadJson = Schema.encodedSchema(Answers.AuthUrl)
 export const TokenResponseJson = Schema.encodedSchema(Answers.AccessToken)
 export const DisconnectResponse = Schema.encodedSchema(Answers.Disconnected)
+export const ImportedResponse = Schema.encodedSchema(Answers.Imported)
 export const StepFiveResponse = Schema.encodedSchema(Answers.StepFive)
 export const EventJson = Schema.encodedSchema(Answers.Event)
 export const EventsResponse = Schema.encodedSchema(Answers.Events)

@@ -7,7 +7,7 @@ import type { Connection } from "../domain/Connection.js"
  * endpoint still picks such a row, and answers ConnectionUnreadable for it.
  */
 export const isConnected = (connection: Connection, now: Date): boolean =>
-  connection.status === "active" &&
+  connection.status === "active" && !connection.unverified &&
   (connection.expiresAt === null || connection.expiresAt.getTime() > now.getTime() || connection.hasRefreshToken)
 
 export type PlatformState =
@@ -19,12 +19,16 @@ export type PlatformState =
   | "disconnected"
   | "not_configured"
   | "unreadable"
+  | "unverified"
 
 export interface AccountStatus {
   readonly accountId: string
   readonly connected: boolean
-  /** "unreadable": active and usable but for its key, which TOKEN_ENCRYPTION_KEYS lacks. */
-  readonly status: Connection["status"] | "expired" | "unreadable"
+  /**
+   * "unreadable": active and usable but for its key, which TOKEN_ENCRYPTION_KEYS lacks.
+   * "unverified": imported, waiting for a monitor pass to check its token with the platform.
+   */
+  readonly status: Connection["status"] | "expired" | "unreadable" | "unverified"
   readonly expiresAt: Date | null
   readonly scope: string | null
   readonly connectedAt: Date
@@ -56,13 +60,13 @@ const sealedUnderKnownKey = (c: Connection, knowsKey: (keyId: string) => boolean
  * An expired, unrefreshable token stays "expired" under an unknown key: restoring the key
  * would not make it usable again.
  */
-const accountStatus = (c: Connection, now: Date, knowsKey: (keyId: string) => boolean): AccountStatus => {
+export const accountStatus = (c: Connection, now: Date, knowsKey: (keyId: string) => boolean): AccountStatus => {
   const connected = isConnected(c, now)
   const readable = sealedUnderKnownKey(c, knowsKey)
   return {
     accountId: c.accountId,
     connected: connected && readable,
-    status: c.status !== "active" ? c.status : !connected ? "expired" : readable ? "active" : "unreadable",
+    status: c.status !== "active" ? c.status : c.unverified ? "unverified" : !connected ? "expired" : readable ? "active" : "unreadable",
     expiresAt: c.expiresAt,
     scope: c.scope,
     connectedAt: c.createdAt,
@@ -77,7 +81,7 @@ const accountStatus = (c: Connection, now: Date, knowsKey: (keyId: string) => bo
  * comes first: it is a fault of this service that may hide a good connection (restoring the
  * key recovers it), and reconnecting mends it as it mends the others.
  */
-const precedence: ReadonlyArray<PlatformState> = ["unreadable", "needs_reauth", "revoked", "expired", "disconnected"]
+const precedence: ReadonlyArray<PlatformState> = ["unreadable", "needs_reauth", "revoked", "expired", "unverified", "disconnected"]
 
 const messages: Record<PlatformState, string | null> = {
   connected: null,
@@ -87,7 +91,8 @@ const messages: Record<PlatformState, string | null> = {
   expired: "The access token expired and cannot be refreshed; the user must connect again",
   disconnected: null,
   not_configured: "The platform is not configured on this service",
-  unreadable: "The stored tokens cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; restore the key or reconnect"
+  unreadable: "The stored tokens cannot be decrypted with the configured TOKEN_ENCRYPTION_KEYS; restore the key or reconnect",
+  unverified: "Imported; the token is checked with the platform at the next monitor pass"
 }
 
 /**

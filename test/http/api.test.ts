@@ -105,6 +105,7 @@ describe("HTTP API", () => {
           "/v1/users/{user_id}/connections/{platform}",
           "/v1/users/{user_id}/connections/{platform}/authorize",
           "/v1/users/{user_id}/connections/{platform}/confirm",
+          "/v1/users/{user_id}/connections/{platform}/import",
           "/v1/users/{user_id}/connections/{platform}/refresh",
           "/v1/users/{user_id}/connections/{platform}/token",
           "/v1/users/{user_id}/events",

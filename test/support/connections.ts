@@ -25,6 +25,7 @@ export const connectionRow = (overrides: Partial<Connection> = {}): Connection =
   invalidGrantStreak: 0,
   lastValidatedAt: null,
   expiryWarnedAt: null,
+  unverified: false,
   createdAt: at(0),
   updatedAt: at(0),
   ...overrides

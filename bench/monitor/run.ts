@@ -27,12 +27,20 @@ const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "16,64").split(",").m
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? "3")
 const BATCH = Number(process.env["BENCH_BATCH"] ?? "500")
 
-type Monitor = "daemon" | "once" | "baseline"
-const MONITORS: ReadonlyArray<Monitor> = ["daemon", "once", "baseline"]
+/**
+ * Another build of the service (a checkout with its dist/ built, e.g. an earlier commit), run
+ * as a daemon in the same alternating rounds: a before/after comparison on one machine in one
+ * run, where this machine's drift between runs would otherwise swamp it.
+ */
+const COMPARE_WITH = process.env["BENCH_COMPARE_WITH"]
+
+type Monitor = "daemon" | "once" | "baseline" | "compared"
+const MONITORS: ReadonlyArray<Monitor> = COMPARE_WITH === undefined ? ["daemon", "once", "baseline"] : ["daemon", "compared", "once", "baseline"]
 const labels: Record<Monitor, string> = {
   daemon: "service, daemon (`monitor`, a warm tick)",
   once: "service, `monitor --once` (a cold process)",
-  baseline: "baseline (plain Node.js)"
+  baseline: "baseline (plain Node.js)",
+  compared: `compared build (${COMPARE_WITH ?? ""}), daemon`
 }
 const keyMaterial = randomBytes(32)
 const KEYS = `bench:${keyMaterial.toString("base64")}`
@@ -214,13 +222,14 @@ const WARM_UP = Number(process.env["BENCH_WARM_UP"] ?? "2000")
  * process the first one warmed, is the pass measured. CPU is the process's between the two
  * reports (the wait between the ticks costs next to none).
  */
-const daemonPass = async (db: BenchDatabase, platform: Platform, concurrency: number) => {
+const daemonPass = async (db: BenchDatabase, platform: Platform, concurrency: number, cwd?: string) => {
   await makeAllDue(db, WARM_UP)
   return new Promise<Pass>((resolve, reject) => {
     const profile = process.env["BENCH_CPU_PROFILE_DIR"]
     const child = spawn("node", [...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}/daemon`]), "dist/main.js", "monitor"], {
       env: { ...monitorEnv(db, platform, concurrency, process.env["BENCH_MONITOR_NODE_OPTIONS"] ?? ""), MONITOR_INTERVAL: "10 seconds" },
-      stdio: ["ignore", "pipe", "inherit"]
+      stdio: ["ignore", "pipe", "inherit"],
+      ...(cwd === undefined ? {} : { cwd })
     })
     const sampler = sampling(child.pid ?? 0)
     let out = ""
@@ -339,13 +348,14 @@ const throughput = async (db: BenchDatabase) => {
   const rows: Array<string> = []
   for (const concurrency of CONCURRENCIES) {
     const ideal = concurrency / (LATENCY_MS / 1000)
-    const passes: Record<Monitor, Array<Pass>> = { daemon: [], once: [], baseline: [] }
+    const passes: Record<Monitor, Array<Pass>> = { daemon: [], once: [], baseline: [], compared: [] }
     for (let round = 0; round < ROUNDS; round++) {
       // Rotating which goes first, so a slow moment of the machine hits each alike.
       const order = MONITORS.map((_, i) => MONITORS[(i + round) % MONITORS.length] ?? "baseline")
       for (const which of order) {
         progress(`round ${round + 1}, concurrency ${concurrency}: ${labels[which]}`)
         if (which === "daemon") passes.daemon.push(await daemonPass(db, platform, concurrency))
+        else if (which === "compared") passes.compared.push(await daemonPass(db, platform, concurrency, COMPARE_WITH))
         else {
           await makeAllDue(db)
           passes[which].push(which === "once" ? await monitorPass(db, platform, concurrency) : await rawPass(db, platform, concurrency))

@@ -24,7 +24,7 @@ const platforms = [
 
 const query = `select id, user_id, platform, account_id, status, key_id, token_type, scope, expires_at, provider_data,
   refresh_failures, last_refresh_error, last_refreshed_at, next_attempt_at, lease_until, invalid_grant_streak,
-  last_validated_at, expiry_warned_at, created_at, updated_at, (refresh_token is not null) as has_refresh_token
+  last_validated_at, expiry_warned_at, unverified, created_at, updated_at, (refresh_token is not null) as has_refresh_token
   from oauth_connections where user_id = $1 order by platform, account_id`
 
 const toConnection = (r) => ({
@@ -47,6 +47,7 @@ const toConnection = (r) => ({
   invalidGrantStreak: r.invalid_grant_streak,
   lastValidatedAt: r.last_validated_at,
   expiryWarnedAt: r.expiry_warned_at,
+  unverified: r.unverified,
   createdAt: r.created_at,
   updatedAt: r.updated_at
 })

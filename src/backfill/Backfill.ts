@@ -41,7 +41,7 @@ export interface BackfillReport {
 }
 
 /** Rows read from SQLite per statement, and imports written per transaction. */
-const PAGE = 1000
+const PAGE = 5000
 const BATCH = 500
 const VERIFY_CONCURRENCY = 8
 
@@ -76,6 +76,33 @@ const decideUser = (rows: ReadonlyArray<{ readonly row: LegacyRow; readonly read
           : winner === undefined ? { _tag: "Skipped", reason: "inactive" } : { _tag: "Superseded" }
     }
   })
+}
+
+type Read = { readonly row: LegacyRow; readonly reading: RowReading }
+
+const userOf = (row: LegacyRow) => (row["user_id"] === null || row["user_id"] === undefined ? `\u0000${String(row[ROWID])}` : String(row["user_id"]))
+
+/**
+ * The rows read so far, decided user by user, but for the rows of the last user when more
+ * pages follow: those are carried to the next page.
+ */
+const decidePage = (table: LegacyTable, rows: ReadonlyArray<Read>, last: boolean): { readonly decided: ReadonlyArray<Decided>; readonly carry: ReadonlyArray<Read> } => {
+  if (!table.manyPerUser) return { decided: rows.flatMap((r) => decideUser([r])), carry: [] }
+  let cut = rows.length
+  const tail = rows[rows.length - 1]
+  if (!last && tail !== undefined) {
+    const user = userOf(tail.row)
+    while (cut > 0 && userOf(rows[cut - 1]?.row ?? {}) === user) cut--
+  }
+  const decided: Array<Decided> = []
+  let start = 0
+  for (let i = 1; i <= cut; i++) {
+    if (i === cut || userOf(rows[i]?.row ?? {}) !== userOf(rows[start]?.row ?? {})) {
+      decided.push(...decideUser(rows.slice(start, i)))
+      start = i
+    }
+  }
+  return { decided, carry: rows.slice(cut) }
 }
 
 /** What --verify makes of a refresh's failure: the connection is dead, the platform is flaky, or something else is wrong. */
@@ -171,18 +198,26 @@ export const runBackfill = (options: BackfillOptions, reporter: BackfillReporter
         yield* reporter.advance(batch.length)
       })
 
-    const backfillTable = (source: LegacySource, table: LegacyTable) =>
-      Stream.paginateChunkEffect(null as unknown, (after) =>
-        Effect.map(source.page(table, after, PAGE), (page) => [Chunk.fromIterable(page.rows), Option.fromNullable(page.next)] as const)
+    /**
+     * A table's rows, decided a page at a time. Rows come ordered by user, so a user's rows are
+     * together; the last user of a page is carried to the next, which may hold more of its rows.
+     * Two batches are imported at once (their users differ): reading and sealing the next batch
+     * overlaps the statements of the one before.
+     */
+    const backfillTable = (source: LegacySource, table: LegacyTable) => {
+      const keys = options.fernetKeys(table.platform)
+      return Stream.paginateChunkEffect({ after: null as unknown, carry: [] as ReadonlyArray<Read> }, (state) =>
+        Effect.map(source.page(table, state.after, PAGE), (page) => {
+          const last = page.next === null
+          const { carry, decided } = decidePage(table, [...state.carry, ...page.rows.map((row) => ({ row, reading: table.read(row, keys) }))], last)
+          return [Chunk.fromIterable(decided), last ? Option.none() : Option.some({ after: page.next, carry })] as const
+        })
       ).pipe(
-        Stream.map((row) => ({ row, reading: table.read(row, options.fernetKeys(table.platform)) })),
-        // Rows come ordered by user: a user's rows arrive together, whatever the pages.
-        table.manyPerUser
-          ? (rows) => Stream.flatMap(Stream.groupAdjacentBy(rows, ({ row }) => String(row["user_id"] ?? `\u0000${String(row[ROWID])}`)), ([, group]) => Stream.fromIterable(decideUser(Chunk.toReadonlyArray(group))))
-          : Stream.map(({ reading, row }) => decideUser([{ reading, row }])[0] ?? { _tag: "Skipped" as const, reason: "unreadable" }),
         Stream.grouped(BATCH),
-        Stream.runForEach((batch) => importBatch(source, table, Chunk.toReadonlyArray(batch)))
+        Stream.mapEffect((batch) => importBatch(source, table, Chunk.toReadonlyArray(batch)), { concurrency: 2 }),
+        Stream.runDrain
       )
+    }
 
     const backfillFile = (file: string) =>
       Effect.scoped(Effect.gen(function*() {

@@ -8,7 +8,7 @@ const number = (n: number) => n.toLocaleString("en-US")
  * done of the total, rate); otherwise one summary line at the end. Problems are printed as they
  * come, one line each.
  */
-export const makeTerminalReporter = (stream: NodeJS.WriteStream = process.stderr) =>
+export const makeTerminalReporter = (stream: { readonly isTTY?: boolean; write(chunk: string): unknown } = process.stderr) =>
   Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const state = yield* Ref.make({ total: 0, done: 0, drawnAt: 0, drawn: false })

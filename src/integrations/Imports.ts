@@ -38,16 +38,15 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
     const changes = yield* StatusChanges
     const sql = yield* SqlClient.SqlClient
 
-    const check = (request: ImportRequest, now: Date) =>
-      Effect.gen(function*() {
-        yield* registry.definition(request.platform)
-        if (Option.isNone(request.accessToken) && Option.isNone(request.refreshToken)) {
-          return yield* new InvalidImport({ field: "access_token", message: "an import needs access_token, refresh_token or both" })
-        }
-        if (request.updatedAt !== null && request.updatedAt.getTime() > now.getTime() + Duration.toMillis(CLOCK_SKEW)) {
-          return yield* new InvalidImport({ field: "updated_at", message: "updated_at is in the future" })
-        }
-      })
+    /** Why a request cannot be imported, if it cannot. */
+    const problemOf = (request: ImportRequest, now: Date): InvalidImport | undefined => {
+      if (Option.isNone(request.accessToken) && Option.isNone(request.refreshToken)) {
+        return new InvalidImport({ field: "access_token", message: "an import needs access_token, refresh_token or both" })
+      }
+      if (request.updatedAt !== null && request.updatedAt.getTime() > now.getTime() + Duration.toMillis(CLOCK_SKEW)) {
+        return new InvalidImport({ field: "updated_at", message: "updated_at is in the future" })
+      }
+    }
 
     /**
      * Imports a batch in one transaction: the stored rows locked, each request decided
@@ -58,7 +57,9 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
     const importMany = (requests: ReadonlyArray<ImportRequest>, options: { readonly write: boolean } = { write: true }) =>
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis)
-        yield* Effect.forEach(requests, (request) => check(request, now), { discard: true })
+        yield* Effect.forEach(new Set(requests.map((r) => r.platform)), registry.definition, { discard: true })
+        const problem = requests.map((request) => problemOf(request, now)).find((p) => p !== undefined)
+        if (problem !== undefined) return yield* problem
         const last = new Map(requests.map((request, index) => [identityKey(request), index]))
         const kept = requests.filter((request, index) => last.get(identityKey(request)) === index)
 

@@ -75,7 +75,9 @@ const struct = (ast: AST.TypeLiteral, names: ReadonlyMap<PropertyKey, PropertyKe
     return (input) => {
       if (!Predicate.isRecord(input)) return fallback(input)
       const out: Record<string, unknown> = {}
-      for (const key of Object.keys(input)) out[key] = value(input[key])
+      // A "__proto__" key (JSON.parse makes it an own property) is not an answer's: Schema's
+      // encoding of the answers drops it, and assigning it would set the prototype instead.
+      for (const key of Object.keys(input)) if (key !== "__proto__") out[key] = value(input[key])
       return out
     }
   }

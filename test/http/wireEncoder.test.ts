@@ -24,6 +24,35 @@ describe("wireEncoder", () => {
     agreesWithSchema(Answers.Connections)
   })
 
+  it("encodes a record with a __proto__ key (JSON.parse makes it an own property) as Schema does", () => {
+    const status = {
+      platform: "gsc",
+      displayName: "Google Search Console",
+      configured: true,
+      connected: false,
+      status: "disconnected" as const,
+      accounts: [{
+        accountId: "",
+        connected: false,
+        status: "expired" as const,
+        expiresAt: null,
+        scope: "",
+        connectedAt: new Date(0),
+        lastRefreshedAt: new Date(0),
+        lastError: null,
+        providerData: JSON.parse(`{"__proto__": [], "site": "a"}`) as Record<string, unknown>
+      }],
+      details: JSON.parse(`{"__proto__": {"x": 1}}`) as Record<string, unknown>,
+      error: null,
+      degraded: false,
+      degradedReason: null
+    }
+    const expected = Schema.encodeSync(Answers.ConnectionStatus)(status)
+    const actual = wireEncoder(Answers.ConnectionStatus)(status)
+    expect(actual).toStrictEqual(expected)
+    expect(JSON.stringify(actual)).toBe(JSON.stringify(expected))
+  })
+
   it("encodes every other answer of the API as Schema does", () => {
     agreesWithSchema(Answers.Platforms)
     agreesWithSchema(Answers.ProvidersHealth)

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { Webhook } from "standardwebhooks"
-import { parseWebhookSecret, signDelivery } from "../../src/webhooks/signing.js"
+import { parseWebhookSecret } from "../../src/config/webhooks.js"
+import { signDelivery } from "../../src/crypto/webhookSignature.js"
 
 // Verified with the specification's reference library, not with our own code.
 const secretText = () => `whsec_${randomBytes(32).toString("base64")}`

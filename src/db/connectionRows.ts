@@ -64,6 +64,7 @@ export interface RefreshRow {
 
 /** An imported connection, sealed, as the import statement writes it. */
 export interface ImportRow {
+  readonly replaces: boolean
   readonly userId: string
   readonly platform: string
   readonly accountId: string

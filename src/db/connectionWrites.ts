@@ -34,6 +34,8 @@ export interface Outcome {
 
 /** An imported connection to write, decided (see integrations/imports.ts) but not yet sealed. */
 export interface ImportToWrite extends ConnectionIdentity {
+  /** Whether it replaces a row read under lock; else it is new, and written only if no row appeared meanwhile. */
+  readonly replaces: boolean
   readonly status: "active" | "needs_reauth"
   readonly tokens: {
     readonly accessToken: Option.Option<Redacted.Redacted<string>>

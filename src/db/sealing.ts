@@ -111,6 +111,7 @@ export const connectionSealing = (cipher: TokenCipher) => {
     const sealed = (field: Field, token: Option.Option<Redacted.Redacted<string>>) =>
       Option.match(token, { onNone: () => null, onSome: (t) => buffer(cipher.unsafeSeal(t, connectionContext(item, field)).bytes) })
     return {
+      replaces: item.replaces,
       userId: item.userId,
       platform: item.platform,
       accountId: item.accountId,

@@ -4,6 +4,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import { inTransaction } from "../db/Database.js"
 import type { Connection } from "../domain/Connection.js"
+import type { DatabaseUnavailable, UnknownPlatform } from "../domain/errors.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { StatusChanges, StatusChangesLive } from "../status/StatusChanges.js"
 import { identityKey, type ImportOutcome, type ImportRequest, importOutcome, importToWrite, type StoredForImport } from "./importPolicy.js"
@@ -54,7 +55,11 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
      * several requests for one identity, the last wins; the others are superseded. With
      * `write: false` (a dry run), decides and writes nothing.
      */
-    const importMany = (requests: ReadonlyArray<ImportRequest>, options: { readonly write: boolean } = { write: true }) =>
+    const importMany = (
+      requests: ReadonlyArray<ImportRequest>,
+      options: { readonly write: boolean } = { write: true },
+      again = true
+    ): Effect.Effect<ReadonlyArray<Imported>, InvalidImport | UnknownPlatform | DatabaseUnavailable> =>
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis)
         yield* Effect.forEach(new Set(requests.map((r) => r.platform)), registry.definition, { discard: true })
@@ -81,10 +86,19 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
         )
         if (decided.written.size > 0) yield* changes.publishMany(decided.written.values())
 
+        // New connections that another import created meanwhile were not written: decided again, against that row.
+        const raced = options.write
+          ? decided.outcomes.filter((o) => o.outcome === "created" && !decided.written.has(identityKey(o.request))).map((o) => o.request)
+          : []
+        const redone = raced.length > 0 && again ? yield* importMany(raced, options, false) : []
+        const redoneByKey = new Map(raced.map((request, i) => [identityKey(request), redone[i]]))
+
         const byKey = new Map(decided.outcomes.map((o) => [identityKey(o.request), o]))
         return requests.map((request, index): Imported => {
           const key = identityKey(request)
           if (last.get(key) !== index) return { outcome: "superseded", connection: Option.none() }
+          const retried = redoneByKey.get(key)
+          if (retried !== undefined) return retried
           const decision = byKey.get(key)
           const connection = Option.orElse(Option.fromNullable(decided.written.get(key)), () =>
             Option.map(decision?.row ?? Option.none(), (row) => row.connection))

@@ -78,6 +78,7 @@ export const importToWrite = (request: ImportRequest, outcome: "created" | "upda
   const usableAccess = Option.isSome(request.accessToken) && (request.expiresAt === null || request.expiresAt.getTime() > now.getTime())
   const status = usableAccess || refreshable ? "active" : "needs_reauth"
   return {
+    replaces: outcome === "updated",
     userId: request.userId,
     platform: request.platform,
     accountId: request.accountId,

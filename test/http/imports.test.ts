@@ -113,6 +113,25 @@ describe("PUT /v1/users/{user_id}/connections/{platform}/import", () => {
         expect((yield* imported(instance, "imp-3", "gsc", { access_token: second.accessToken, refresh_token: second.refreshToken })).outcome).toBe("updated")
       }))
 
+    it.effect("two imports creating the same connection at once: one creates it, the other is decided against it", () =>
+      Effect.gen(function*() {
+        const { instance, fakes } = yield* Harness
+        for (let i = 0; i < 10; i++) {
+          const user = `imp-race-${i}`
+          const [a, b] = [fakes.gsc.mint(), fakes.gsc.mint()]
+          const answers = yield* Effect.all([
+            imported(instance, user, "gsc", { access_token: a.accessToken, refresh_token: a.refreshToken, expires_at: inMinutes(60), updated_at: inMinutes(-2) }),
+            imported(instance, user, "gsc", { access_token: b.accessToken, refresh_token: b.refreshToken, expires_at: inMinutes(60), updated_at: inMinutes(-1) })
+          ], { concurrency: 2 })
+          const outcomes = answers.map((x) => x.outcome)
+          expect(outcomes.filter((o) => o === "created")).toHaveLength(1)
+          const writes = outcomes.filter((o) => o === "created" || o === "updated").length
+          expect(yield* importedEvents(instance, user)).toHaveLength(writes)
+          // The newer body wins whichever came first.
+          expect((yield* tokenOf(instance, user, "gsc")).access_token).toBe(b.accessToken)
+        }
+      }))
+
     it.effect("a refresh token with an unknown expiry is refreshed by the next monitor pass", () =>
       Effect.gen(function*() {
         const { instance, fakes } = yield* Harness

@@ -168,6 +168,29 @@ describe("backfill from the legacy SQLite databases", () => {
         expect(yield* importedEvents(instance, "lb-1")).toBe(1)
       }))
 
+    it.effect("a user whose rows span several pages is decided once, over all of them", () =>
+      Effect.gen(function*() {
+        const { fakes, instance } = yield* Harness
+        const dir = mkdtempSync(join(tmpdir(), "legacy-pages-"))
+        const newest = fakes.bing.mint()
+        // 12,000 callbacks of one user (pages are 5,000 rows), the newest in the middle, and a user after them.
+        const rows = Array.from({ length: 12_000 }, (_, i) => ({
+          user_id: "lm-1",
+          access_token: i === 6_000 ? newest.accessToken : `old-${i}`,
+          refresh_token: i === 6_000 ? newest.refreshToken ?? null : `old-rt-${i}`,
+          updated_at: i === 6_000 ? "2025-06-01 00:00:00" : "2025-01-01 00:00:00"
+        }))
+        const other = fakes.bing.mint()
+        const file = writeLegacyDatabase(join(dir, "alwrity.db"), [{
+          ddl: LEGACY_DDL.bing,
+          rows: [...rows, { user_id: "lm-2", access_token: other.accessToken, refresh_token: other.refreshToken ?? null }]
+        }])
+        const { report } = yield* run(instance, [file])
+        expect(report.tallies.get("bing")).toMatchObject({ found: 12_001, imported: 2, superseded: 11_999, failed: 0 })
+        expect((yield* stored(instance, "lm-1", "bing"))[0]?.access).toBe(newest.accessToken)
+        expect((yield* stored(instance, "lm-2", "bing"))[0]?.access).toBe(other.accessToken)
+      }))
+
     it.effect("a dry run reads and reports, and writes nothing", () =>
       Effect.gen(function*() {
         const { fakes, instance } = yield* Harness

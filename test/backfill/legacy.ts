@@ -35,14 +35,17 @@ export const writeLegacyDatabase = (
 ) => {
   const db = new Database(file)
   try {
-    for (const { ddl, rows = [] } of tables) {
-      db.exec(ddl)
-      const table = /create table (\w+)/.exec(ddl)?.[1] ?? ""
-      for (const row of rows) {
-        const columns = Object.keys(row)
-        db.prepare(`insert into ${table} (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`).run(...columns.map((c) => row[c] ?? null))
+    // One transaction: a commit per row would make a large table take seconds.
+    db.transaction(() => {
+      for (const { ddl, rows = [] } of tables) {
+        db.exec(ddl)
+        const table = /create table (\w+)/.exec(ddl)?.[1] ?? ""
+        for (const row of rows) {
+          const columns = Object.keys(row)
+          db.prepare(`insert into ${table} (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`).run(...columns.map((c) => row[c] ?? null))
+        }
       }
-    }
+    })()
   } finally {
     db.close()
   }

@@ -25,8 +25,6 @@ export interface LegacyTable {
   readonly platform: string
   /** The legacy code kept one row per callback: several per user, the newest active one live. */
   readonly manyPerUser: boolean
-  /** Whether its token columns may hold Fernet tokens (the later legacy code encrypted them). */
-  readonly fernet: boolean
   readonly read: (row: LegacyRow, keys: ReadonlyArray<FernetKey>) => RowReading
 }
 
@@ -81,17 +79,28 @@ const reading = (build: () => RowReading): RowReading => {
 const changedAt = (updated: Date | null, created: Date | null, row: LegacyRow) =>
   updated?.getTime() ?? created?.getTime() ?? Number(row["id"] ?? 0)
 
-/** The per-callback tables (Bing, WordPress.com, Wix): shared columns, each platform's own extras. */
+/** A row's times, read once: what a table's extras may derive an expiry from. */
+interface RowTimes {
+  readonly created: Date | null
+  readonly updated: Date | null
+  /** The row's expires_at. */
+  readonly stated: Date | null
+}
+
+/**
+ * The per-callback tables (Bing, WordPress.com, Wix): shared columns, each platform's own
+ * extras; `fernet`: whether its token columns may hold Fernet tokens (the later legacy code
+ * encrypted them).
+ */
 const tokensTable = (
   table: string,
   platform: string,
   fernet: boolean,
-  extras: (row: LegacyRow) => { readonly accountId: string; readonly providerData: Record<string, unknown>; readonly expiresAt?: Date | null }
+  extras: (row: LegacyRow, times: RowTimes) => { readonly accountId: string; readonly providerData: Record<string, unknown>; readonly expiresAt: Date | null }
 ): LegacyTable => ({
   table,
   platform,
   manyPerUser: true,
-  fernet,
   read: (row, keys) =>
     reading(() => {
       const userId = text(row, "user_id")
@@ -101,7 +110,7 @@ const tokensTable = (
       const created = time(row, "created_at")
       const updated = time(row, "updated_at")
       const stated = time(row, "expires_at")
-      const more = extras(row)
+      const more = extras(row, { created, updated, stated })
       if (Option.isNone(accessToken) && Option.isNone(refreshToken)) return { _tag: "Skipped", reason: "no token" }
       return {
         _tag: "Import",
@@ -115,7 +124,7 @@ const tokensTable = (
           refreshToken,
           tokenType: text(row, "token_type"),
           scope: text(row, "scope"),
-          expiresAt: more.expiresAt === undefined ? stated : more.expiresAt,
+          expiresAt: more.expiresAt,
           providerData: more.providerData,
           updatedAt: updated ?? created
         }
@@ -130,7 +139,6 @@ const gsc: LegacyTable = {
   table: "gsc_credentials",
   platform: "gsc",
   manyPerUser: false,
-  fernet: false,
   read: (row) =>
     reading(() => {
       const userId = text(row, "user_id")
@@ -177,9 +185,9 @@ const gsc: LegacyTable = {
     })
 }
 
-const bing = tokensTable("bing_oauth_tokens", "bing", false, (row) => {
+const bing = tokensTable("bing_oauth_tokens", "bing", false, (row, { stated }) => {
   const site = text(row, "site_url")
-  return { accountId: "", providerData: site === null ? {} : { sites: [{ url: site, verified: null }] } }
+  return { accountId: "", providerData: site === null ? {} : { sites: [{ url: site, verified: null }] }, expiresAt: stated }
 })
 
 // The legacy expires_at of WordPress.com was a guess (14 days), not the platform's word: the
@@ -191,15 +199,15 @@ const wordpress = tokensTable("wordpress_oauth_tokens", "wordpress", true, (row)
   return { accountId: blogId ?? "", providerData: withoutNulls({ blog_id: numeric, blog_url: blogUrl }), expiresAt: null }
 })
 
-const wix = tokensTable("wix_oauth_tokens", "wix", true, (row) => {
+const wix = tokensTable("wix_oauth_tokens", "wix", true, (row, { created, stated, updated }) => {
   // Rows without expires_at may still say how long the token lived from when it was stored.
   const lifetime = row["expires_in"]
-  const issued = time(row, "updated_at") ?? time(row, "created_at")
+  const issued = updated ?? created
   const derived = typeof lifetime === "number" && lifetime > 0 && issued !== null ? new Date(issued.getTime() + lifetime * 1000) : null
   return {
     accountId: "",
     providerData: withoutNulls({ site_id: text(row, "site_id"), member_id: text(row, "member_id") }),
-    expiresAt: time(row, "expires_at") ?? derived
+    expiresAt: stated ?? derived
   }
 })
 

@@ -1,5 +1,5 @@
 import type { Option, Redacted } from "effect"
-import type { Connection, ConnectionIdentity, IssuedTokens } from "../domain/Connection.js"
+import type { Connection, ConnectionIdentity, HeldTokens, IssuedTokens } from "../domain/Connection.js"
 import type { OutcomeEvent } from "./EventRepository.js"
 
 /** A grant to store as the connection of (user, platform, account), new or again. */
@@ -37,10 +37,7 @@ export interface ImportToWrite extends ConnectionIdentity {
   /** Whether it replaces a row read under lock; else it is new, and written only if no row appeared meanwhile. */
   readonly replaces: boolean
   readonly status: "active" | "needs_reauth"
-  readonly tokens: {
-    readonly accessToken: Option.Option<Redacted.Redacted<string>>
-    readonly refreshToken: Option.Option<Redacted.Redacted<string>>
-  }
+  readonly tokens: HeldTokens
   readonly tokenType: string | null
   readonly scope: string | null
   readonly expiresAt: Date | null

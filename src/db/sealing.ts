@@ -1,6 +1,6 @@
 import { Effect, Either, Option, type Redacted } from "effect"
 import { connectionContext, type Sealed, type TokenCipher } from "../crypto/TokenCipher.js"
-import type { Connection, ConnectionIdentity, TokenSet } from "../domain/Connection.js"
+import type { Connection, ConnectionIdentity, HeldTokens, TokenSet } from "../domain/Connection.js"
 import { ConnectionUnreadable } from "../domain/errors.js"
 import type { ImportRow, RefreshRow, SealedTokens } from "./connectionRows.js"
 import type { ImportToWrite, RefreshToStore } from "./connectionWrites.js"
@@ -98,7 +98,7 @@ export const connectionSealing = (cipher: TokenCipher) => {
   const openStored = (
     connection: Connection,
     row: SealedTokens
-  ): Either.Either<{ readonly accessToken: Option.Option<Redacted.Redacted<string>>; readonly refreshToken: Option.Option<Redacted.Redacted<string>> }, ConnectionUnreadable> => {
+  ): Either.Either<HeldTokens, ConnectionUnreadable> => {
     const field = (name: Field, bytes: Uint8Array | null) =>
       bytes === null ? Either.right(Option.none()) : row.keyId === null
         ? Either.left(unreadable(connection, "no key id"))

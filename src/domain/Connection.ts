@@ -46,6 +46,12 @@ export interface TokenSet {
   readonly refreshToken: Option.Option<Redacted.Redacted<string>>
 }
 
+/** The tokens a stored row holds or an import brings, either of which may be missing. */
+export interface HeldTokens {
+  readonly accessToken: Option.Option<Redacted.Redacted<string>>
+  readonly refreshToken: Option.Option<Redacted.Redacted<string>>
+}
+
 /** What a successful code exchange or refresh gives to store. */
 export interface IssuedTokens extends TokenSet {
   readonly tokenType: string | null

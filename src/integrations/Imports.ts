@@ -65,18 +65,19 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
         yield* Effect.forEach(new Set(requests.map((r) => r.platform)), registry.definition, { discard: true })
         const problem = requests.map((request) => problemOf(request, now)).find((p) => p !== undefined)
         if (problem !== undefined) return yield* problem
-        const last = new Map(requests.map((request, index) => [identityKey(request), index]))
-        const kept = requests.filter((request, index) => last.get(identityKey(request)) === index)
+        const keyed = requests.map((request) => ({ request, key: identityKey(request) }))
+        const last = new Map(keyed.map(({ key }, index) => [key, index]))
+        const kept = keyed.filter(({ key }, index) => last.get(key) === index)
 
         const decided = yield* inTransaction(
           sql,
           Effect.gen(function*() {
             const stored = new Map<string, StoredForImport>(
-              (yield* connections.lockForImport(kept)).map((row) => [identityKey(row.connection), row])
+              (yield* connections.lockForImport(kept.map((k) => k.request))).map((row) => [identityKey(row.connection), row])
             )
-            const outcomes = kept.map((request) => {
-              const row = Option.fromNullable(stored.get(identityKey(request)))
-              return { request, row, outcome: importOutcome(row, request, now) }
+            const outcomes = kept.map(({ key, request }) => {
+              const row = Option.fromNullable(stored.get(key))
+              return { key, request, row, outcome: importOutcome(row, request, now) }
             })
             const toWrite = outcomes.flatMap(({ outcome, request }) =>
               outcome === "created" || outcome === "updated" ? [importToWrite(request, outcome, now)] : [])
@@ -88,14 +89,13 @@ export class Imports extends Effect.Service<Imports>()("Integrations/Imports", {
 
         // New connections that another import created meanwhile were not written: decided again, against that row.
         const raced = options.write
-          ? decided.outcomes.filter((o) => o.outcome === "created" && !decided.written.has(identityKey(o.request))).map((o) => o.request)
+          ? decided.outcomes.filter((o) => o.outcome === "created" && !decided.written.has(o.key))
           : []
-        const redone = raced.length > 0 && again ? yield* importMany(raced, options, false) : []
-        const redoneByKey = new Map(raced.map((request, i) => [identityKey(request), redone[i]]))
+        const redone = raced.length > 0 && again ? yield* importMany(raced.map((o) => o.request), options, false) : []
+        const redoneByKey = new Map(raced.map((o, i) => [o.key, redone[i]]))
 
-        const byKey = new Map(decided.outcomes.map((o) => [identityKey(o.request), o]))
-        return requests.map((request, index): Imported => {
-          const key = identityKey(request)
+        const byKey = new Map(decided.outcomes.map((o) => [o.key, o]))
+        return keyed.map(({ key }, index): Imported => {
           if (last.get(key) !== index) return { outcome: "superseded", connection: Option.none() }
           const retried = redoneByKey.get(key)
           if (retried !== undefined) return retried

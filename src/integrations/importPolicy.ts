@@ -1,11 +1,9 @@
 import { Option, Redacted } from "effect"
 import type { ImportToWrite } from "../db/connectionWrites.js"
-import type { Connection, ConnectionIdentity } from "../domain/Connection.js"
+import type { Connection, ConnectionIdentity, HeldTokens } from "../domain/Connection.js"
 
 /** A connection brought in from elsewhere: another integration platform, a spreadsheet, the legacy tables. */
-export interface ImportRequest extends ConnectionIdentity {
-  readonly accessToken: Option.Option<Redacted.Redacted<string>>
-  readonly refreshToken: Option.Option<Redacted.Redacted<string>>
+export interface ImportRequest extends ConnectionIdentity, HeldTokens {
   readonly tokenType: string | null
   readonly scope: string | null
   /** null: unknown (not "never expires"). */
@@ -25,10 +23,7 @@ export type ImportOutcome = "created" | "updated" | "unchanged" | "stale"
 /** A stored row, with its tokens when they could be opened. */
 export interface StoredForImport {
   readonly connection: Connection
-  readonly tokens: Option.Option<{
-    readonly accessToken: Option.Option<Redacted.Redacted<string>>
-    readonly refreshToken: Option.Option<Redacted.Redacted<string>>
-  }>
+  readonly tokens: Option.Option<HeldTokens>
 }
 
 export const identityKey = (identity: ConnectionIdentity) => JSON.stringify([identity.userId, identity.platform, identity.accountId])

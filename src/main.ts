@@ -19,6 +19,7 @@ import { LoggingLive } from "./logging.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
 import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { ServicesLive } from "./services.js"
+import { WebhooksLive } from "./webhooks/DeliveryWorker.js"
 
 /**
  * Configuration, then PostgreSQL (server or embedded) with migrations applied, then the check
@@ -41,11 +42,11 @@ const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
 const PlatformWarningsLive = Layer.effectDiscard(Effect.all([warnMisconfiguredPlatforms, warnConfirmationOff, warnUnencryptedDatabase], { discard: true }))
 
 /**
- * The whole service: the API, the token monitor and the cleanup over the services, over
+ * The whole service: the API, the token monitor, the cleanup and the webhook deliveries over the services, over
  * storage. The API's socket is bound before the monitor starts: a port in use stops the start
  * before any platform is called.
  */
-export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
+export const MainLive = Layer.mergeAll(MonitorLive, CleanupLive, WebhooksLive).pipe(
   Layer.provide(HttpLazyLive),
   Layer.provide(PlatformWarningsLive),
   Layer.provide(ServicesLive),
@@ -55,7 +56,7 @@ export const MainLive = Layer.merge(MonitorLive, CleanupLive).pipe(
 /** `monitor` runs the monitor whatever MONITOR_ENABLED says: that flag is about the monitor beside the API. */
 const MonitorAloneLive = monitorLayer({ always: true })
 
-const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive).pipe(
+const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive, WebhooksLive).pipe(
   Layer.provide(ServicesLive),
   Layer.provide(WorkerStorageLive)
 )

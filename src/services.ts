@@ -3,6 +3,7 @@ import { ConnectionRepository } from "./db/ConnectionRepository.js"
 import { EventRepository } from "./db/EventRepository.js"
 import { PendingGrantRepository } from "./db/PendingGrantRepository.js"
 import { StateRepository } from "./db/StateRepository.js"
+import { WebhookRepository } from "./db/WebhookRepository.js"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { Connect } from "./integrations/Connect.js"
 import { Grants } from "./integrations/Grants.js"
@@ -33,6 +34,7 @@ export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) =>
     PendingGrantRepository.Default,
     StateRepository.Default,
     EventRepository.Default,
+    WebhookRepository.Default,
     TokenCipher.Default,
     StatusChangesLive
   ).pipe(Layer.provideMerge(catalog))

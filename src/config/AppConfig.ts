@@ -5,6 +5,7 @@ import { type DevSecretName, fromDevSecretsFile } from "./devSecrets.js"
 import { parseEncryptionKeys } from "./secrets.js"
 import type { Settings } from "./Settings.js"
 import { raw } from "./variables.js"
+import { readWebhookEndpoints } from "./webhooks.js"
 
 /**
  * Reads and checks the whole configuration at once, so a bad start lists every problem.
@@ -14,7 +15,14 @@ import { raw } from "./variables.js"
  */
 export const loadSettings = (options: { readonly servesApi: boolean }) =>
   Effect.gen(function*() {
-    const c = yield* Effect.mapError(raw, (e) => new ConfigInvalid({ problems: describeConfigError(e) }))
+    // Both read before either fails, so that one start lists every problem.
+    const [read, endpoints] = yield* Effect.all([Effect.either(raw), Effect.either(readWebhookEndpoints)])
+    const problems = [
+      ...(Either.isLeft(read) ? describeConfigError(read.left) : []),
+      ...(Either.isLeft(endpoints) ? endpoints.left : [])
+    ]
+    if (Either.isLeft(read) || Either.isLeft(endpoints)) return yield* new ConfigInvalid({ problems })
+    const c = read.right
     const dev = isDevelopment(c.deployEnv)
     const frontendUrl = Option.getOrElse(c.frontendUrl, () => new URL("http://localhost:3000"))
 
@@ -64,7 +72,8 @@ export const loadSettings = (options: { readonly servesApi: boolean }) =>
       statusCache: c.statusCache,
       monitor: c.monitor,
       retention: c.retention,
-      server: c.server
+      server: c.server,
+      webhooks: { ...c.webhooks, endpoints: endpoints.right }
     }
     return settings
   })

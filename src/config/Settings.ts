@@ -1,6 +1,7 @@
 import type { Array as Arr, Duration, LogLevel, Option, Redacted } from "effect"
 import type { DeployEnv } from "./DeployEnv.js"
 import type { EncryptionKey } from "./secrets.js"
+import type { WebhookEndpoint } from "./webhooks.js"
 
 export interface PoolSettings {
   readonly maxConnections: number
@@ -38,6 +39,25 @@ export interface Settings {
   readonly monitor: MonitorSettings
   readonly retention: RetentionSettings
   readonly server: ServerSettings
+  readonly webhooks: WebhookSettings
+}
+
+/** Connection events pushed to the application (see src/webhooks/). */
+export interface WebhookSettings {
+  /** Whether this process runs a delivery worker (WEBHOOKS_ENABLED). */
+  readonly enabled: boolean
+  /** WEBHOOK_URL and WEBHOOK_<NAME>_URL, with their secrets and event filters. */
+  readonly endpoints: ReadonlyArray<WebhookEndpoint>
+  /** The time an endpoint has to answer one delivery attempt (WEBHOOK_TIMEOUT). */
+  readonly timeout: Duration.Duration
+  /** Deliveries in flight at once per endpoint and process (WEBHOOK_CONCURRENCY). */
+  readonly concurrency: number
+  /** How long transient refresh failures last before connection.refresh_failing is sent (WEBHOOK_FAILING_AFTER). */
+  readonly failingAfter: Duration.Duration
+  /** Delivered rows are kept this long (WEBHOOK_RETENTION). */
+  readonly retention: Duration.Duration
+  /** Failed rows are kept this long (WEBHOOK_FAILED_RETENTION). */
+  readonly failedRetention: Duration.Duration
 }
 
 export interface RetentionSettings {

@@ -144,6 +144,14 @@ export const raw = Config.all({
         : Either.right(server)
     )
   ),
+  webhooks: Config.all({
+    enabled: Rules.boolean("WEBHOOKS_ENABLED", true),
+    timeout: Rules.duration("WEBHOOK_TIMEOUT", "10 seconds", { min: "100 millis", max: "5 minutes" }),
+    concurrency: Rules.integer("WEBHOOK_CONCURRENCY", 16, { min: 1, max: 1_000 }),
+    failingAfter: Rules.duration("WEBHOOK_FAILING_AFTER", "1 hour", { min: "1 minute", max: "30 days" }),
+    retention: Rules.duration("WEBHOOK_RETENTION", "7 days", { min: "1 hour", max: "3650 days" }),
+    failedRetention: Rules.duration("WEBHOOK_FAILED_RETENTION", "30 days", { min: "1 hour", max: "3650 days" })
+  }),
   logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
   logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
 })

@@ -1,6 +1,6 @@
-import { Either, Redacted } from "effect"
+import { Config, Effect, Either, HashSet, Option, Redacted } from "effect"
 import { isWebhookEventType, WEBHOOK_EVENT_TYPES, type WebhookEventType } from "../domain/webhookEvents.js"
-import { isDevelopment } from "./DeployEnv.js"
+import { DeployEnvConfig, isDevelopment } from "./DeployEnv.js"
 import type { DeployEnv } from "./DeployEnv.js"
 
 /** Where the service pushes connection events, signed with every one of its secrets. */
@@ -86,3 +86,22 @@ export const parseWebhookEndpoints = (
   }
   return problems.length > 0 ? Either.left(problems) : Either.right(endpoints)
 }
+
+/**
+ * The endpoints of the configuration in effect: every WEBHOOK_* variable it holds, parsed by
+ * parseWebhookEndpoints; the problems as lines. DEPLOY_ENV is read here too (its own
+ * problem, if any, is reported with the other variables).
+ */
+export const readWebhookEndpoints: Effect.Effect<ReadonlyArray<WebhookEndpoint>, ReadonlyArray<string>> = Effect.gen(function*() {
+  const keys = yield* Effect.configProviderWith((provider) => provider.flattened.enumerateChildren([])).pipe(
+    Effect.orElseSucceed(() => HashSet.empty<string>())
+  )
+  const names = [...HashSet.values(keys)].filter((key) => key.startsWith("WEBHOOK_")).sort()
+  const env = new Map<string, string>()
+  for (const name of names) {
+    const value = yield* Effect.option(Config.string(name))
+    if (Option.isSome(value)) env.set(name, value.value)
+  }
+  const deployEnv = yield* Effect.orElseSucceed(DeployEnvConfig, (): DeployEnv => "development")
+  return yield* parseWebhookEndpoints(env, deployEnv)
+})

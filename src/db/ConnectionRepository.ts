@@ -76,7 +76,8 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
             key_id = excluded.key_id, token_type = excluded.token_type, scope = excluded.scope,
             expires_at = excluded.expires_at, provider_data = excluded.provider_data, refresh_failures = 0,
             last_refresh_error = null, next_attempt_at = null, lease_until = null, lease_owner = null,
-            invalid_grant_streak = 0, expiry_warned_at = null, unverified = false, updated_at = ${row.now}
+            invalid_grant_streak = 0, expiry_warned_at = null, unverified = false, failing_since = null,
+            failing_announced = false, updated_at = ${row.now}
           returning ${select}`
     })
 
@@ -212,7 +213,7 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       markDead: (id: string, status: "needs_reauth" | "revoked", reason: string, outcome: Outcome) =>
         writeOutcome(
           id,
-          sql`status = ${status}, last_refresh_error = ${reason}, next_attempt_at = null`,
+          sql`status = ${status}, last_refresh_error = ${reason}, next_attempt_at = null, failing_since = null, failing_announced = false`,
           outcome,
           sql`(key_id is null or key_id = any(${cipher.keyIds}))`
         ),
@@ -232,16 +233,23 @@ export class ConnectionRepository extends Effect.Service<ConnectionRepository>()
       /** A failed refresh or validation: counts it and schedules the next attempt. */
       recordRefreshFailure: (
         id: string,
-        failure: { readonly error: string; readonly invalidGrant: boolean; readonly nextAttemptAt: Date },
+        failure: {
+          readonly error: string
+          readonly invalidGrant: boolean
+          readonly nextAttemptAt: Date
+          /** connection.refresh_failing is sent with this failure (its event is among the outcome's). */
+          readonly announceFailing: boolean
+        },
         outcome: Outcome
       ) =>
         writeOutcome(id, sql`refresh_failures = refresh_failures + 1, last_refresh_error = ${failure.error},
           invalid_grant_streak = case when ${failure.invalidGrant} then invalid_grant_streak + 1 else 0 end,
-          next_attempt_at = ${failure.nextAttemptAt}`, outcome),
+          next_attempt_at = ${failure.nextAttemptAt}, failing_since = coalesce(failing_since, ${outcome.now}),
+          failing_announced = failing_announced or ${failure.announceFailing}`, outcome),
 
       markValidated: (id: string, outcome: Outcome) =>
         writeOutcome(id, sql`last_validated_at = ${outcome.now}, refresh_failures = 0, last_refresh_error = null,
-          next_attempt_at = null, invalid_grant_streak = 0, unverified = false`, outcome),
+          next_attempt_at = null, invalid_grant_streak = 0, unverified = false, failing_since = null, failing_announced = false`, outcome),
 
       /**
        * The monitor's claim (claimDueRefreshesStatement) under the configured keys. A row

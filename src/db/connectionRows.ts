@@ -4,7 +4,7 @@ import { Connection } from "../domain/Connection.js"
 const columnNames = [
   "id", "user_id", "platform", "account_id", "status", "key_id", "token_type", "scope", "expires_at", "provider_data",
   "refresh_failures", "last_refresh_error", "last_refreshed_at", "next_attempt_at", "lease_until", "invalid_grant_streak",
-  "last_validated_at", "expiry_warned_at", "unverified", "created_at", "updated_at"
+  "last_validated_at", "expiry_warned_at", "unverified", "failing_since", "failing_announced", "created_at", "updated_at"
 ]
 /** The columns of a Connection, optionally qualified by a table alias (for UPDATE ... FROM). */
 const columnsOf = (alias: string) => {

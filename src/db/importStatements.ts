@@ -51,7 +51,8 @@ export const writeImportsStatement = (sql: SqlClient.SqlClient, rows: ReadonlyAr
         key_id = excluded.key_id, token_type = excluded.token_type, scope = excluded.scope, expires_at = excluded.expires_at,
         provider_data = excluded.provider_data, unverified = excluded.unverified, refresh_failures = 0,
         last_refresh_error = null, last_refreshed_at = null, next_attempt_at = null, lease_until = null, lease_owner = null,
-        invalid_grant_streak = 0, last_validated_at = null, expiry_warned_at = null, updated_at = excluded.updated_at
+        invalid_grant_streak = 0, last_validated_at = null, expiry_warned_at = null, failing_since = null,
+        failing_announced = false, updated_at = excluded.updated_at
       returning ${returned}
     ), written as (
       select * from fresh union all select * from replaced

@@ -92,8 +92,8 @@ export const storeRefreshesStatement = (sql: SqlClient.SqlClient, rows: Readonly
         refresh_token = case i.mode when 'set' then i.refresh when 'keep' then c.refresh_token else null end,
         token_type = coalesce(i.token_type, c.token_type), scope = coalesce(i.scope, c.scope),
         expires_at = i.expires_at, refresh_failures = 0, last_refresh_error = null, last_refreshed_at = i.at,
-        next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null,
-        lease_until = null, lease_owner = null, updated_at = i.at
+        next_attempt_at = null, invalid_grant_streak = 0, expiry_warned_at = null, failing_since = null,
+        failing_announced = false, lease_until = null, lease_owner = null, updated_at = i.at
       from input i
       where c.id = i.id and c.status = 'active' and c.lease_owner = i.owner
       returning c.id, c.user_id, c.platform, i.at as event_at, i.events as outcome_events
@@ -121,6 +121,8 @@ const afterRefresh = (row: Connection, stored: RefreshRow): Connection => ({
   nextAttemptAt: null,
   invalidGrantStreak: 0,
   expiryWarnedAt: null,
+  failingSince: null,
+  failingAnnounced: false,
   leaseUntil: null,
   updatedAt: stored.at
 })

@@ -35,6 +35,10 @@ export const Connection = Schema.Struct({
   expiryWarnedAt: Schema.NullOr(Schema.DateFromSelf),
   /** An imported access token without expiry or refresh token that no monitor pass has validated yet. */
   unverified: Schema.Boolean,
+  /** Since when the connection's refreshes have failed transiently, without a success since. */
+  failingSince: Schema.NullOr(Schema.DateFromSelf),
+  /** Whether connection.refresh_failing was sent for these failures. */
+  failingAnnounced: Schema.Boolean,
   createdAt: Schema.DateFromSelf,
   updatedAt: Schema.DateFromSelf
 })
@@ -70,7 +74,8 @@ export const EventKind = Schema.Literal(
   "revoked",
   "recovered",
   "confirmation_refused",
-  "imported"
+  "imported",
+  "refresh_failing"
 )
 export type EventKind = typeof EventKind.Type
 

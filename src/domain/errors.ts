@@ -165,6 +165,31 @@ export class NotConnected extends Schema.TaggedError<NotConnected>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/**
+ * The platform refused the stored authorisation (needs_reauth): only the user can mend it, by
+ * connecting again. Answered at once without calling the platform, however often it is asked,
+ * so that a caller retrying on every failure cannot make a storm of refused refreshes.
+ */
+export class ReauthRequired extends Schema.TaggedError<ReauthRequired>()(
+  "ReauthRequired",
+  { platform: Schema.String, status: Schema.Literal("needs_reauth"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+/** No webhook delivery has this id (it may have been deleted after WEBHOOK_RETENTION). */
+export class DeliveryNotFound extends Schema.TaggedError<DeliveryNotFound>()(
+  "DeliveryNotFound",
+  { id: Schema.Number },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/** The delivery's endpoint is not in the configuration any more: it cannot be signed nor sent. */
+export class EndpointNotConfigured extends Schema.TaggedError<EndpointNotConfigured>()(
+  "EndpointNotConfigured",
+  { endpoint: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
 /** Failures of a call to a platform. */
 export type ProviderError =
   | InvalidGrant

@@ -11,6 +11,8 @@ import {
   ConfirmationRefused,
   ConnectionUnreadable,
   DatabaseUnavailable,
+  DeliveryNotFound,
+  EndpointNotConfigured,
   InvalidClient,
   InvalidConfirmation,
   InvalidGrant,
@@ -20,11 +22,13 @@ import {
   ProviderResponseInvalid,
   ProviderUnavailable,
   RateLimited,
+  ReauthRequired,
   RefreshInProgress,
   UnknownPlatform
 } from "../domain/errors.js"
 import * as Answers from "./answers.js"
-import { AuthorizeRequest, CallbackQuery, ConfirmRequest, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
+import { addWebhooksToSpec } from "./webhookDocs.js"
+import { AuthorizeRequest, CallbackQuery, ConfirmRequest, DeliveriesQuery, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -121,6 +125,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(NotConnected)
+      .addError(ReauthRequired)
       .addError(InvalidGrant)
       .addError(ConnectionUnreadable)
       .addError(RefreshInProgress)
@@ -135,6 +140,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(NotConnected)
+      .addError(ReauthRequired)
       .addError(InvalidGrant)
       .addError(ConnectionUnreadable)
       .addError(RefreshInProgress)
@@ -208,6 +214,30 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .middleware(Authentication)
 {}
 
+export class WebhooksGroup extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.get("deliveries", "/v1/webhooks/deliveries")
+      .setUrlParams(DeliveriesQuery)
+      .addSuccess(Answers.WebhookDeliveries)
+      .annotate(OpenApi.Description, "Webhook deliveries, newest first, of one status (pending, delivered, failed) or all; page with next_before")
+  )
+  .add(
+    HttpApiEndpoint.post("retry", "/v1/webhooks/deliveries/:id/retry")
+      .setPath(DeliveryPath)
+      .addSuccess(Answers.WebhookDelivery, { status: 202 })
+      .addError(DeliveryNotFound)
+      .addError(EndpointNotConfigured)
+      .addError(PayloadTooLarge)
+      .annotate(
+        OpenApi.Description,
+        "Makes a delivery due now: a failed or delivered one is sent again on a fresh schedule, with the same webhook-id"
+      )
+  )
+  .addError(DatabaseUnavailable)
+  .middleware(Authentication)
+  .annotate(OpenApi.Description, "The outbox of signed webhooks: what was sent where, and sending again")
+{}
+
 export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Answers.Health).addError(DatabaseUnavailable))
   .add(HttpApiEndpoint.get("providers", "/health/providers").addSuccess(Answers.ProvidersHealth))
@@ -219,9 +249,11 @@ export class Api extends HttpApi.make("oauth-integrations")
   .add(CallbackGroup)
   .add(OnboardingGroup)
   .add(EventsGroup)
+  .add(WebhooksGroup)
   .add(HealthGroup)
   .annotate(OpenApi.Title, "OAuth integrations")
   .annotate(OpenApi.Description, "Connects users to platforms over OAuth and keeps the connections alive")
+  .annotate(OpenApi.Transform, addWebhooksToSpec)
   .addError(PayloadTooLarge)
   .addError(UnsupportedMediaType)
   .addError(BadRequest)

@@ -154,6 +154,28 @@ export const Events = Schema.Struct({
   nextBefore: wire("next_before", Schema.NullOr(Schema.Number))
 })
 
+export const WebhookDelivery = Schema.Struct({
+  id: Schema.Number,
+  messageId: wire("message_id", Schema.String),
+  endpoint: Schema.String,
+  type: Schema.String,
+  userId: wire("user_id", Schema.String),
+  platform: Schema.String,
+  status: Schema.Literal("pending", "delivered", "failed"),
+  attempts: Schema.Number,
+  nextAttemptAt: wire("next_attempt_at", Timestamp),
+  lastAttemptAt: wire("last_attempt_at", Timestamp),
+  lastResponseStatus: wire("last_response_status", Schema.NullOr(Schema.Number)),
+  lastError: wire("last_error", Schema.NullOr(Schema.String)),
+  createdAt: wire("created_at", Instant),
+  finishedAt: wire("finished_at", Timestamp)
+})
+
+export const WebhookDeliveries = Schema.Struct({
+  deliveries: Schema.Array(WebhookDelivery),
+  nextBefore: wire("next_before", Schema.NullOr(Schema.Number))
+})
+
 export const Health = Schema.Struct({ status: Schema.Literal("ok"), database: Schema.Literal("up") })
 
 export const ProvidersHealth = Schema.Struct({

@@ -82,6 +82,14 @@ export const EventsQuery = Schema.Struct({
   before: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
 })
 
+export const DeliveriesQuery = Schema.Struct({
+  status: Schema.optional(Schema.Literal("pending", "delivered", "failed")),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))),
+  before: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+})
+
+export const DeliveryPath = Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.int(), Schema.positive()) })
+
 /*
  * The JSON of each answer as a client reads it: the Encoded side of the contract's schemas
  * (./answers.ts), for clients, and tests, that decode answers.
@@ -101,3 +109,5 @@ export const EventJson = Schema.encodedSchema(Answers.Event)
 export const EventsResponse = Schema.encodedSchema(Answers.Events)
 export const HealthResponse = Schema.encodedSchema(Answers.Health)
 export const ProvidersHealthResponse = Schema.encodedSchema(Answers.ProvidersHealth)
+export const WebhookDeliveryJson = Schema.encodedSchema(Answers.WebhookDelivery)
+export const WebhookDeliveriesResponse = Schema.encodedSchema(Answers.WebhookDeliveries)

@@ -18,6 +18,7 @@ import { HealthLive } from "./health.js"
 import { bodyLimit, callbackHeaders, errorResponses, observeRequests } from "./middleware.js"
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
+import { WebhooksLive } from "./webhooks.js"
 
 /** GET /metrics: every metric in the Prometheus text format. */
 const MetricsRoute = HttpApiBuilder.Router.use((router) =>
@@ -37,7 +38,7 @@ export const ApiLive = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(Api).pipe(
-      Layer.provide([PlatformsLive, ConnectionsLive, CallbackLive, OnboardingLive, EventsLive, HealthLive]),
+      Layer.provide([PlatformsLive, ConnectionsLive, CallbackLive, OnboardingLive, EventsLive, WebhooksLive, HealthLive]),
       Layer.provide(AuthenticationLive)
     )
   )

@@ -2,6 +2,7 @@ import { Cause, Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { EventRepository } from "../db/EventRepository.js"
 import { StateRepository } from "../db/StateRepository.js"
+import { WebhookRepository } from "../db/WebhookRepository.js"
 import { Grants } from "./Grants.js"
 
 /** A pass at start, then one this long after the last one ended. */
@@ -13,6 +14,7 @@ export const cleanupSchedule = Schedule.spaced(Duration.minutes(1))
  */
 export const STATES_BATCH = 1000
 export const EVENTS_BATCH = 5000
+export const DELIVERIES_BATCH = 5000
 
 /**
  * Repeats `deleteBatch`, which deletes at most `limit` rows due at `now`, until a batch comes
@@ -44,7 +46,12 @@ export const cleanupJobs = {
   old_events: Effect.zipWith(EventRepository, AppConfig, (events, { retention }) =>
     inBatches(EVENTS_BATCH, (now, limit) => events.deleteBefore(olderThan(now, retention.events), limit))),
   old_refreshed_events: Effect.zipWith(EventRepository, AppConfig, (events, { retention }) =>
-    inBatches(EVENTS_BATCH, (now, limit) => events.deleteRefreshedBefore(olderThan(now, retention.refreshEvents), limit)))
+    inBatches(EVENTS_BATCH, (now, limit) => events.deleteRefreshedBefore(olderThan(now, retention.refreshEvents), limit))),
+  // Webhook deliveries made (WEBHOOK_RETENTION) or given up (WEBHOOK_FAILED_RETENTION) long enough ago.
+  old_delivered_webhooks: Effect.zipWith(WebhookRepository, AppConfig, (deliveries, { webhooks }) =>
+    inBatches(DELIVERIES_BATCH, (now, limit) => deliveries.deleteFinishedBefore("delivered", olderThan(now, webhooks.retention), limit))),
+  old_failed_webhooks: Effect.zipWith(WebhookRepository, AppConfig, (deliveries, { webhooks }) =>
+    inBatches(DELIVERIES_BATCH, (now, limit) => deliveries.deleteFinishedBefore("failed", olderThan(now, webhooks.failedRetention), limit)))
 }
 
 /** The jobs of a pass, ready to run, by name. Whatever a job fails with is logged, never raised. */

@@ -3,7 +3,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { TokenCipher } from "../crypto/TokenCipher.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import type { Connection } from "../domain/Connection.js"
-import { NotConnected } from "../domain/errors.js"
+import { NotConnected, ReauthRequired } from "../domain/errors.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { isConnected, platformStatus } from "../status/status.js"
 import { Refresher } from "./Refresher.js"
@@ -60,6 +60,9 @@ export class Tokens extends Effect.Service<Tokens>()("Integrations/Tokens", {
           .sort((a, b) => Number(readable(b)) - Number(readable(a)) || b.updatedAt.getTime() - a.updatedAt.getTime())[0]
         if (usable !== undefined) return usable
         const state = platformStatus({ key: platform, displayName: platform, configured: true }, rows, t, cipher.knows).status
+        if (state === "needs_reauth") {
+          return yield* new ReauthRequired({ platform, status: state, message: "the platform refused the stored authorisation: the user must connect again" })
+        }
         return yield* new NotConnected({ platform, status: state })
       })
 

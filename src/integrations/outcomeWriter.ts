@@ -1,4 +1,4 @@
-import { Clock, Effect, Match, Metric, Option } from "effect"
+import { Clock, Duration, Effect, Match, Metric, Option } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import type { Outcome } from "../db/connectionWrites.js"
@@ -48,8 +48,22 @@ export const makeOutcomeWriter = Effect.gen(function*() {
 
   const outcome = (owner: string, t: Date, events: ReadonlyArray<OutcomeEvent>): Outcome => ({ owner, events, now: t })
 
+  /**
+   * A success after failures. `alerted`: connection.refresh_failing was sent for them, so the
+   * application is told of the recovery too (connection.recovered); otherwise the event is
+   * only in the audit trail.
+   */
   const recovered = (row: Connection): ReadonlyArray<OutcomeEvent> =>
-    row.refreshFailures > 0 ? [{ kind: "recovered", detail: { after_failures: row.refreshFailures } }] : []
+    row.refreshFailures > 0 ? [{ kind: "recovered", detail: { after_failures: row.refreshFailures, alerted: row.failingAnnounced } }] : []
+
+  /**
+   * Whether this failure is the one that tells the application its connection is failing:
+   * the failures have lasted WEBHOOK_FAILING_AFTER since the first of them and this was not
+   * said yet. Once per run of failures, however many attempts it takes.
+   */
+  const announcesFailing = (row: Connection, t: Date) =>
+    !row.failingAnnounced && row.failingSince !== null &&
+    t.getTime() - row.failingSince.getTime() >= Duration.toMillis(app.webhooks.failingAfter)
 
   /** A failure: counted, with its next attempt (see nextAttemptAt). */
   const recordFailure = (row: Connection, owner: string, error: { readonly _tag: string }, invalidGrant: boolean) =>
@@ -63,12 +77,21 @@ export const makeOutcomeWriter = Effect.gen(function*() {
         retryAfterMax: app.tokens.retryAfterMax,
         monitorInterval: app.monitor.interval
       })
+      const failures = row.refreshFailures + 1
+      const announceFailing = announcesFailing(row, t)
+      const events: Array<OutcomeEvent> = [{
+        kind: "refresh_failed",
+        detail: { reason: error._tag, failures, next_attempt_at: nextAttempt.toISOString() }
+      }]
+      if (announceFailing) {
+        events.push({
+          kind: "refresh_failing",
+          detail: { reason: error._tag, failures, failing_since: row.failingSince?.toISOString(), next_attempt_at: nextAttempt.toISOString() }
+        })
+      }
       return yield* store(
         row,
-        connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt: nextAttempt }, outcome(owner, t, [{
-          kind: "refresh_failed",
-          detail: { reason: error._tag, failures: row.refreshFailures + 1, next_attempt_at: nextAttempt.toISOString() }
-        }]))
+        connections.recordRefreshFailure(row.id, { error: error._tag, invalidGrant, nextAttemptAt: nextAttempt, announceFailing }, outcome(owner, t, events))
       )
     })
 

@@ -76,3 +76,27 @@ export const breakerTransitions = Metric.counter("circuit_breaker_transitions_to
 
 /** Circuit breaker state by platform: 0 closed, 1 half open, 2 open. */
 export const breakerState = Metric.gauge("circuit_breaker_state", { description: "Circuit breaker state (0 closed, 1 half open, 2 open)" })
+
+/** Webhook deliveries finished or put off, by endpoint and outcome (delivered, retrying, failed). */
+export const webhookDeliveries = Metric.counter("webhook_deliveries_total", {
+  description: "Webhook delivery attempts by endpoint and outcome (delivered, retrying, failed)",
+  incremental: true
+})
+
+/** Every attempt, by endpoint and result: the HTTP status class (2xx, 4xx, 5xx, ...), timeout or error. */
+export const webhookAttempts = Metric.counter("webhook_delivery_attempts_total", {
+  description: "Webhook delivery attempts by endpoint and result",
+  incremental: true
+})
+
+/** From the event stored to the endpoint's 2xx, in seconds, by endpoint. */
+export const webhookLatency = Metric.histogram(
+  "webhook_delivery_latency_seconds",
+  MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 20 }),
+  "Time from an event stored to its delivery, by endpoint"
+)
+
+/** Age of the oldest delivery not yet made or given up, in seconds (0 when none). */
+export const webhookOldestPending = Metric.gauge("webhook_oldest_pending_seconds", {
+  description: "Age of the oldest pending webhook delivery"
+})

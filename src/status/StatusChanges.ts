@@ -1,7 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Context, Duration, Effect, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
-import Pg from "pg"
+import { Context, Duration, Effect, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
 import { gather } from "../db/batching.js"
+import { listen } from "../db/listen.js"
 
 export type ChangeListener = (change: { readonly userId: string; readonly platform: string } | "all") => Effect.Effect<void>
 
@@ -72,53 +72,6 @@ export const payloads = (pairs: Iterable<Pair>): ReadonlyArray<string> => {
   return out
 }
 
-class ListenLost extends Schema.TaggedError<ListenLost>()("ListenLost", { message: Schema.String }) {}
-
-/**
- * LISTEN on a connection of its own, outside the pool: the pool's listen client ignores
- * errors and keeps a dead connection, which would stop notifications for good. Here a
- * connection that errors or ends fails the stream, and the caller listens again.
- */
-const listen = (config: PgClient.PgClientConfig, onListening: Effect.Effect<void>) =>
-  Stream.asyncPush<string, ListenLost>((emit) =>
-    Effect.gen(function*() {
-      const client = yield* Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const client = new Pg.Client({
-              connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
-              host: config.host,
-              port: config.port,
-              database: config.database,
-              user: config.username,
-              password: config.password === undefined ? undefined : Redacted.value(config.password),
-              ssl: config.ssl,
-              application_name: "oauth-integrations-listen",
-              connectionTimeoutMillis: 10_000,
-              keepAlive: true,
-              keepAliveInitialDelayMillis: 10_000
-            })
-            // An error before the listeners below are attached must not crash the process.
-            client.on("error", () => {})
-            await client.connect()
-            return client
-          },
-          catch: () => new ListenLost({ message: "cannot connect" })
-        }),
-        (client) => Effect.promise(() => client.end().catch(() => undefined)).pipe(Effect.timeoutOption("1 second"))
-      )
-      client.on("error", () => emit.fail(new ListenLost({ message: "connection error" })))
-      client.on("end", () => emit.fail(new ListenLost({ message: "connection ended" })))
-      client.on("notification", (message) => {
-        if (message.channel === CHANNEL && message.payload !== undefined) emit.single(message.payload)
-      })
-      yield* Effect.tryPromise({
-        try: () => client.query(`LISTEN ${Pg.escapeIdentifier(CHANNEL)}`),
-        catch: () => new ListenLost({ message: "LISTEN failed" })
-      })
-      yield* onListening
-    }), { bufferSize: "unbounded" })
-
 /**
  * NOTIFY is sent with `select pg_notify(...)` (the client's notify helper binds a parameter
  * that NOTIFY refuses), one statement per batch of changes. When the LISTEN connection
@@ -145,7 +98,7 @@ export const StatusChangesLive = Layer.scoped(
     // Only a process with listeners (one that keeps a status cache) listens: a monitor-only
     // process would otherwise receive back every notification it sends.
     const scope = yield* Effect.scope
-    const startListening = yield* Effect.once(listen(sql.config, tell("all")).pipe(
+    const startListening = yield* Effect.once(listen(sql.config, CHANNEL, tell("all")).pipe(
       Stream.runForEach(received),
       Effect.tapErrorCause(() =>
         Effect.logWarning("status notifications lost; listening again").pipe(Effect.zipRight(tell("all")))),

@@ -196,7 +196,7 @@ describe("ConnectionRepository", () => {
       Effect.gen(function*() {
         const repo = yield* ConnectionRepository
         const stored = yield* storedAndLeased()
-        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200) }
+        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200), announceFailing: false }
         const byStranger = yield* repo.recordRefreshFailure(stored.id, failure, { owner: "someone-else", events: [], now: at(10) })
         expect(Option.isNone(byStranger)).toBe(true)
         yield* repo.markDead(stored.id, "revoked", "token_rejected", { owner: OWNER, events: [], now: at(20) })
@@ -211,7 +211,7 @@ describe("ConnectionRepository", () => {
         const repo = yield* ConnectionRepository
         const sql = yield* SqlClient.SqlClient
         const stored = yield* storedAndLeased()
-        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200) }
+        const failure = { error: "ProviderUnavailable", invalidGrant: false, nextAttemptAt: at(200), announceFailing: false }
         const events = [{ kind: "refresh_failed" as const, detail: { reason: "ProviderUnavailable" } }]
         const written = yield* repo.recordRefreshFailure(stored.id, failure, { owner: OWNER, events, now: at(10) })
         expect(Option.map(written, (r) => [r.refreshFailures, r.leaseUntil])).toEqual(Option.some([1, null]))

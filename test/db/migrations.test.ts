@@ -26,11 +26,21 @@ describe("migrations", () => {
     Effect.gen(function*() {
       const applied = yield* migrate()
       expect(applied.map(([id]) => id)).toContain(1)
-      expect(yield* tables).toEqual(["oauth_connections", "oauth_events", "oauth_pending_grants", "oauth_states", "schema_migrations"])
+      expect(yield* tables).toEqual([
+        "oauth_connections",
+        "oauth_events",
+        "oauth_pending_grants",
+        "oauth_states",
+        "schema_migrations",
+        "webhook_deliveries",
+        "webhook_endpoints"
+      ])
       const defs = yield* indexes
       expect(defs.some((d) => /UNIQUE INDEX .* \(user_id, platform, account_id\)/.test(d))).toBe(true)
       expect(defs.some((d) => /\(user_id\)$/.test(d))).toBe(true)
       expect(defs.some((d) => /\(expires_at\) WHERE \(status = 'active'::text\)/.test(d))).toBe(true)
+      // The delivery workers' claim.
+      expect(defs.some((d) => /webhook_deliveries USING btree \(endpoint, next_attempt_at\) WHERE \(status = 'pending'::text\)/.test(d))).toBe(true)
     }).pipe(Effect.provide(Layer.fresh(EmptyDatabaseLive))))
 
   it.live("running them again is a no-op", () =>

@@ -1,3 +1,4 @@
+import { WEBHOOK_EVENT_TYPES } from "../../src/domain/webhookEvents.js"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Clock, Duration, Effect, Redacted } from "effect"
@@ -109,8 +110,15 @@ describe("HTTP API", () => {
           "/v1/users/{user_id}/connections/{platform}/refresh",
           "/v1/users/{user_id}/connections/{platform}/token",
           "/v1/users/{user_id}/events",
-          "/v1/users/{user_id}/onboarding/step-5"
+          "/v1/users/{user_id}/onboarding/step-5",
+          "/v1/webhooks/deliveries",
+          "/v1/webhooks/deliveries/{id}/retry"
         ])
+        // The webhooks the service sends, one per event type, with their payload's schema.
+        const webhooks = (spec["webhooks"] ?? {}) as Record<string, { post: { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } } }>
+        expect(Object.keys(webhooks)).toEqual([...WEBHOOK_EVENT_TYPES])
+        const schema = webhooks["connection.needs_reauth"]?.post.requestBody.content["application/json"]?.schema
+        expect(Object.keys(schema?.properties ?? {})).toEqual(["type", "id", "timestamp", "data"])
       }))
 
     it.effect("GET /v1/platforms lists every platform with its configuration state", () =>

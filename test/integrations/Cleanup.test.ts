@@ -4,11 +4,12 @@ import { Clock, Duration, Effect, Fiber, HashMap, Layer, Logger, Ref, Schedule, 
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { EventRepository } from "../../src/db/EventRepository.js"
 import { StateRepository } from "../../src/db/StateRepository.js"
+import { WebhookRepository } from "../../src/db/WebhookRepository.js"
 import type { EventKind } from "../../src/domain/Connection.js"
 import { DatabaseUnavailable } from "../../src/domain/errors.js"
 import { Grants } from "../../src/integrations/Grants.js"
 import { cleanupJobs, CleanupLive, cleanupPass, EVENTS_BATCH, runCleanup, STATES_BATCH } from "../../src/integrations/Cleanup.js"
-import { testConfig } from "../support/config.js"
+import { testConfig, testSettings } from "../support/config.js"
 import { TestDatabaseLive } from "../support/database.js"
 import { post } from "../support/flow.js"
 import { Harness, HarnessLive } from "../support/harness.js"
@@ -98,7 +99,14 @@ describe("cleanup jobs on PostgreSQL", () => {
   const retention = { events: Duration.days(30), refreshEvents: Duration.days(2) }
   // Pending grants are revoked through the platforms: their job has tests of its own (test/http/confirmation.test.ts).
   const noPendingGrants = Layer.mock(Grants, { _tag: "Integrations/Grants", purgeExpired: Effect.succeed(0) })
-  const services = Layer.mergeAll(StateRepository.Default, EventRepository.Default, noPendingGrants, testConfig({ retention }))
+  const webhooks = { ...testSettings().webhooks, retention: Duration.days(7), failedRetention: Duration.days(30) }
+  const services = Layer.mergeAll(
+    StateRepository.Default,
+    EventRepository.Default,
+    WebhookRepository.Default,
+    noPendingGrants,
+    testConfig({ retention, webhooks })
+  )
   layer(services.pipe(Layer.provideMerge(TestDatabaseLive)), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("deletes events of every kind older than EVENTS_RETENTION and keeps newer ones", () =>
       Effect.gen(function*() {
@@ -130,6 +138,29 @@ describe("cleanup jobs on PostgreSQL", () => {
         expect(deleted["expired_states"]).toBeGreaterThanOrEqual(backlog)
         expect(yield* count(sql, "oauth_states", "u-state-backlog")).toBe(0)
         expect(yield* count(sql, "oauth_states", "u-state-live")).toBe(1)
+      }))
+
+    it.effect("deletes delivered webhooks older than WEBHOOK_RETENTION and failed ones older than WEBHOOK_FAILED_RETENTION; pending ones stay", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* nowDate
+        const rows: ReadonlyArray<readonly [string, string, number | null]> = [
+          ["delivered-8d", "delivered", 8],
+          ["delivered-6d", "delivered", 6],
+          ["failed-31d", "failed", 31],
+          ["failed-8d", "failed", 8],
+          ["pending-40d", "pending", null]
+        ]
+        for (const [id, status, days] of rows) {
+          yield* sql`insert into webhook_deliveries (message_id, endpoint, type, body, user_id, platform, status, created_at, finished_at)
+            values (${id}, 'retention', 'connection.connected', '{}', 'u-webhook-retention', 'gsc', ${status},
+              ${daysAgo(now, days ?? 40)}, ${days === null ? null : daysAgo(now, days)})`
+        }
+        const deleted = yield* pass
+        expect(deleted["old_delivered_webhooks"]).toBeGreaterThanOrEqual(1)
+        expect(deleted["old_failed_webhooks"]).toBeGreaterThanOrEqual(1)
+        const left = yield* sql<{ messageId: string }>`select message_id from webhook_deliveries where endpoint = 'retention' order by message_id`
+        expect(left.map((r) => r.messageId)).toEqual(["delivered-6d", "failed-8d", "pending-40d"])
       }))
 
     it.effect("a backlog of old events larger than one batch is fully deleted", () =>

@@ -47,9 +47,18 @@ describe("refresh outcomes", () => {
         expect(yield* eventKinds(databaseUrl, "rf-dead")).toEqual(["connected", "needs_reauth"])
         const status = yield* json(yield* call(instance, "/v1/users/rf-dead/connections/gsc"))
         expect(status).toMatchObject({ connected: false, status: "needs_reauth" })
-        const token = yield* call(instance, "/v1/users/rf-dead/connections/gsc/token", { key: TOKEN_KEY })
-        expect(token.status).toBe(404)
-        expect(yield* json(token)).toEqual({ _tag: "NotConnected", platform: "gsc", status: "needs_reauth" })
+        // Storms damped: asked again and again, the service answers 409 at once and calls the platform no more.
+        const platformCalls = fakes.gsc.requests.length
+        for (let i = 0; i < 5; i++) {
+          const token = yield* call(instance, "/v1/users/rf-dead/connections/gsc/token", { key: TOKEN_KEY })
+          expect(token.status).toBe(409)
+          expect(yield* json(token)).toMatchObject({ _tag: "ReauthRequired", platform: "gsc", status: "needs_reauth" })
+          const again = yield* refresh("rf-dead", "gsc")
+          expect(again.status).toBe(409)
+          expect((yield* json(again))._tag).toBe("ReauthRequired")
+        }
+        expect(fakes.gsc.requests.length).toBe(platformCalls)
+        expect(yield* eventKinds(databaseUrl, "rf-dead")).toEqual(["connected", "needs_reauth"])
       }))
 
     it.effect("bing: one invalid_grant is transient (503, retry later); the third in a row means needs_reauth (409)", () =>

@@ -48,6 +48,15 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   },
   retention: { events: Duration.days(90), refreshEvents: Duration.days(7) },
   server: { headersTimeout: Duration.seconds(10), requestTimeout: Duration.seconds(30), keepAliveTimeout: Duration.seconds(5) },
+  webhooks: {
+    enabled: false,
+    endpoints: [],
+    timeout: Duration.seconds(10),
+    concurrency: 16,
+    failingAfter: Duration.hours(1),
+    retention: Duration.days(7),
+    failedRetention: Duration.days(30)
+  },
   ...overrides
 })
 

@@ -26,6 +26,8 @@ export const connectionRow = (overrides: Partial<Connection> = {}): Connection =
   lastValidatedAt: null,
   expiryWarnedAt: null,
   unverified: false,
+  failingSince: null,
+  failingAnnounced: false,
   createdAt: at(0),
   updatedAt: at(0),
   ...overrides

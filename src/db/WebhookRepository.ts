@@ -183,12 +183,16 @@ export class WebhookRepository extends Effect.Service<WebhookRepository>()("Inte
           return Option.map(Option.fromNullable(rows[0]), (delivery) => ({ configured, delivery }))
         }),
 
-      /** Deletes at most `limit` deliveries of `status` finished before `before`; gives how many. */
+      /**
+       * Deletes at most `limit` deliveries of `status` finished before `before`, oldest first;
+       * gives how many. Delivered rows are found in id order (the oldest come first), failed
+       * ones through their own index.
+       */
       deleteFinishedBefore: (status: "delivered" | "failed", before: Date, limit: number) =>
         sql<{ readonly n: number }>`with deleted as (
             delete from webhook_deliveries where id in (
               select id from webhook_deliveries where status = ${status} and finished_at < ${before}
-              limit ${limit} for update skip locked
+              order by id limit ${limit} for update skip locked
             ) returning 1
           ) select count(*)::int as n from deleted`.pipe(Effect.map((rows) => rows[0]?.n ?? 0), orUnavailable),
 

@@ -32,6 +32,13 @@ const resultOf = (answer: Answer) =>
 
 const isDelivered = (answer: Answer) => answer.status !== null && answer.status >= 200 && answer.status < 300
 
+/** An attempt's result, with what its metrics and log line need. */
+interface Attempted extends AttemptResult {
+  readonly result: string
+  readonly createdAt: Date
+  readonly attempts?: number
+}
+
 /**
  * Delivers one endpoint's deliveries until interrupted: `concurrency` attempts in flight at
  * most, each under a lease of three timeouts (time to wait in this process's queue, to be
@@ -48,7 +55,7 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
     const lease = Duration.times(webhooks.timeout, 3)
     const sender = yield* makeSender(endpoint.url, webhooks.timeout, concurrency)
     const work = yield* Queue.unbounded<ClaimedDelivery>()
-    const results = yield* Queue.unbounded<AttemptResult>()
+    const results = yield* Queue.unbounded<Attempted>()
     const room = yield* Effect.makeSemaphore(2 * concurrency)
     const tags = { endpoint: endpoint.name }
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
@@ -75,43 +82,64 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
       Effect.forever
     )
 
+    /** What an answer makes of a delivery: delivered, due again later, or failed after its last attempt. */
+    const decide = (delivery: ClaimedDelivery, answer: Answer, at: Date, random: number): Attempted => {
+      const base = { id: delivery.id, owner, at, responseStatus: answer.status, result: resultOf(answer), createdAt: delivery.createdAt }
+      if (isDelivered(answer)) return { ...base, status: "delivered", error: null, nextAttemptAt: null }
+      const next = nextDeliveryAttempt(delivery.attempts + 1, at, random)
+      return {
+        ...base,
+        error: answer.error ?? `HTTP ${answer.status}`,
+        status: Option.isSome(next) ? "pending" : "failed",
+        nextAttemptAt: Option.getOrNull(next),
+        attempts: delivery.attempts + 1
+      }
+    }
+
     const attempt = (delivery: ClaimedDelivery) =>
-      Effect.gen(function*() {
-        const started = yield* now
-        const answer = yield* sender.post(signDelivery(endpoint.secrets, delivery.messageId, started, delivery.body), delivery.body)
-        const at = yield* now
-        yield* Metric.increment(attemptsTagged({ ...tags, result: resultOf(answer) }))
-        const base = { id: delivery.id, owner, at, responseStatus: answer.status, error: answer.error }
-        if (isDelivered(answer)) {
-          yield* Metric.increment(deliveriesTagged({ ...tags, outcome: "delivered" }))
-          yield* Metric.update(latencyTagged(tags), Math.max(0, at.getTime() - delivery.createdAt.getTime()) / 1000)
-          return { ...base, status: "delivered", error: null, nextAttemptAt: null } satisfies AttemptResult
-        }
-        const error = answer.error ?? `HTTP ${answer.status}`
-        const next = nextDeliveryAttempt(delivery.attempts + 1, at, yield* Random.next)
-        yield* Metric.increment(deliveriesTagged({ ...tags, outcome: Option.isSome(next) ? "retrying" : "failed" }))
-        if (Option.isNone(next)) {
-          yield* Effect.logWarning("webhook delivery failed; no attempt is left").pipe(
-            Effect.annotateLogs({ ...tags, delivery: delivery.id, attempts: delivery.attempts + 1, error })
-          )
-        }
-        return {
-          ...base,
-          error,
-          status: Option.isSome(next) ? "pending" : "failed",
-          nextAttemptAt: Option.getOrNull(next)
-        } satisfies AttemptResult
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (started) =>
+        Effect.promise(() => sender.post(signDelivery(endpoint.secrets, delivery.messageId, new Date(started), delivery.body), delivery.body)).pipe(
+          Effect.flatMap((answer) => Effect.zipWith(Clock.currentTimeMillis, Random.next, (at, random) => decide(delivery, answer, new Date(at), random)))
+        ))
 
     const worker = Queue.take(work).pipe(
       Effect.flatMap((delivery) =>
-        Effect.uninterruptible(attempt(delivery).pipe(Effect.flatMap((result) => Queue.offer(results, result)), Effect.ensuring(room.release(1))))
+        // An attempt cannot fail (the sender answers every outcome as a value): the slot is given back after it.
+        Effect.uninterruptible(attempt(delivery).pipe(Effect.flatMap((result) => Queue.offer(results, result)), Effect.zipRight(room.release(1))))
       ),
       Effect.forever
     )
 
-    const write = (batch: ReadonlyArray<AttemptResult>) =>
+    /** The metrics of a batch of attempts, counted once per batch and label set. */
+    const observe = (batch: ReadonlyArray<Attempted>) =>
+      Effect.suspend(() => {
+        const attempts = new Map<string, number>()
+        const outcomes = new Map<string, number>()
+        const latencies: Array<number> = []
+        for (const a of batch) {
+          attempts.set(a.result, (attempts.get(a.result) ?? 0) + 1)
+          const outcome = a.status === "pending" ? "retrying" : a.status
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+          if (a.status === "delivered") latencies.push(Math.max(0, a.at.getTime() - a.createdAt.getTime()) / 1000)
+        }
+        const latency = latencyTagged(tags)
+        // One histogram update per delivery, without an effect each: this runs for every delivery made.
+        for (const seconds of latencies) latency.unsafeUpdate(seconds, [])
+        return Effect.all([
+          Effect.forEach(attempts, ([result, n]) => Metric.incrementBy(attemptsTagged({ ...tags, result }), n), { discard: true }),
+          Effect.forEach(outcomes, ([outcome, n]) => Metric.incrementBy(deliveriesTagged({ ...tags, outcome }), n), { discard: true }),
+          Effect.forEach(batch, (a) =>
+            a.status === "failed"
+              ? Effect.logWarning("webhook delivery failed; no attempt is left").pipe(
+                Effect.annotateLogs({ ...tags, delivery: a.id, attempts: a.attempts ?? 0, error: a.error ?? "" })
+              )
+              : Effect.void, { discard: true })
+        ], { discard: true })
+      })
+
+    const write = (batch: ReadonlyArray<Attempted>) =>
       repository.recordAttempts(batch).pipe(
+        Effect.zipRight(observe(batch)),
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.upTo(lease))),
         Effect.catchAll(warn("could not record webhook attempts; their deliveries are made again once their leases run out"))
       )

@@ -40,7 +40,7 @@ describe("migrations", () => {
       expect(defs.some((d) => /\(user_id\)$/.test(d))).toBe(true)
       expect(defs.some((d) => /\(expires_at\) WHERE \(status = 'active'::text\)/.test(d))).toBe(true)
       // The delivery workers' claim.
-      expect(defs.some((d) => /webhook_deliveries USING btree \(endpoint, next_attempt_at\) WHERE \(status = 'pending'::text\)/.test(d))).toBe(true)
+      expect(defs.some((d) => /webhook_deliveries USING btree \(endpoint, next_attempt_at, id\) WHERE \(status = 'pending'::text\)/.test(d))).toBe(true)
     }).pipe(Effect.provide(Layer.fresh(EmptyDatabaseLive))))
 
   it.live("running them again is a no-op", () =>

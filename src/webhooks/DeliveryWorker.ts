@@ -178,7 +178,8 @@ export const WebhooksLive = Layer.scopedDiscard(
     const sql = yield* PgClient.PgClient
     const t = yield* Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const synced = yield* repository.syncEndpoints(
-      webhooks.endpoints.map((e) => ({ name: e.name, url: e.url.href, events: e.events === null ? null : [...e.events] })),
+      // The URL without credentials or query, which may hold a receiver's secret: the table is for operators to read.
+      webhooks.endpoints.map((e) => ({ name: e.name, url: `${e.url.origin}${e.url.pathname}`, events: e.events === null ? null : [...e.events] })),
       t
     )
     if (synced.retired.length > 0) {

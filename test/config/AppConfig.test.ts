@@ -41,6 +41,39 @@ const problemsOf = (env: Record<string, string>) =>
   Effect.map(Effect.flip(withEnv(env)), (e: ConfigInvalid) => e.problems)
 
 describe("configuration", () => {
+  it.effect("webhook endpoints: read with the rest, their problems listed with every other in one start", () =>
+    Effect.gen(function*() {
+      const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`
+      const settings = yield* withEnv({
+        WEBHOOK_URL: "http://127.0.0.1:9000/hooks",
+        WEBHOOK_SECRETS: secret,
+        WEBHOOK_OPS_URL: "https://ops.example.com/in",
+        WEBHOOK_OPS_SECRETS: secret,
+        WEBHOOK_OPS_EVENTS: "connection.needs_reauth",
+        WEBHOOK_TIMEOUT: "3s",
+        WEBHOOKS_ENABLED: "false"
+      })
+      expect(settings.webhooks.endpoints.map((e) => [e.name, e.url.href, e.events === null ? null : [...e.events]])).toEqual([
+        ["default", "http://127.0.0.1:9000/hooks", null],
+        ["ops", "https://ops.example.com/in", ["connection.needs_reauth"]]
+      ])
+      expect(settings.webhooks).toMatchObject({ enabled: false, concurrency: 16 })
+      expect(Duration.toMillis(settings.webhooks.timeout)).toBe(3000)
+      expect(Duration.toMillis(settings.webhooks.failingAfter)).toBe(3_600_000)
+
+      const problems = yield* problemsOf({
+        PORT: "not-a-port",
+        WEBHOOK_URL: "https://app.example.com/hooks",
+        WEBHOOK_BILLING_URL: "https://billing.example.com/hooks",
+        WEBHOOK_BILLING_SECRETS: "whsec_not base64",
+        WEBHOOK_BILLING_EVENTS: "connection.exploded"
+      })
+      expect(problems.some((p) => p.startsWith("PORT:"))).toBe(true)
+      expect(problems).toContain("WEBHOOK_SECRETS: is required when WEBHOOK_URL is set (whsec_ secrets, comma separated)")
+      expect(problems.some((p) => p.startsWith("WEBHOOK_BILLING_SECRETS: secret 1:"))).toBe(true)
+      expect(problems.some((p) => p.startsWith("WEBHOOK_BILLING_EVENTS: unknown event type connection.exploded"))).toBe(true)
+    }))
+
   it.effect("starts in development with nothing set, taking its secrets from the development secrets file in one announced line", () =>
     Effect.gen(function*() {
       captured.length = 0

@@ -17,7 +17,7 @@ const tables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   ))
 
 const indexes = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ indexdef: string }>`select indexdef from pg_indexes where tablename = 'oauth_connections'`.pipe(
+  sql<{ indexdef: string }>`select indexdef from pg_indexes where tablename in ('oauth_connections', 'webhook_deliveries')`.pipe(
     Effect.map((rows) => rows.map((r) => r.indexdef))
   ))
 

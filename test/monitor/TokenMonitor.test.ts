@@ -291,7 +291,7 @@ describe("token monitor (mock layers, TestClock)", () => {
       expect(writes.get("ok")).toEqual({ id: "ok", write: "storeRefresh", events: [{ kind: "refreshed", detail: { rotated: false } }] })
       expect(writes.get("back")?.events).toEqual([
         { kind: "refreshed", detail: { rotated: false } },
-        { kind: "recovered", detail: { after_failures: 2 } }
+        { kind: "recovered", detail: { after_failures: 2, alerted: false } }
       ])
       expect(writes.get("dead")).toEqual({ id: "dead", write: "markDead", events: [{ kind: "needs_reauth", detail: { reason: "invalid_grant" } }] })
       expect(writes.get("flaky")?.events).toEqual([failed("ProviderUnavailable", 60_000)])

@@ -165,6 +165,49 @@ layer(HarnessLive({ env }), { excludeTestServices: true, timeout: "120 seconds" 
       for (const s of secrets) expect(haystack.includes(s), "a secret was found in a delivery").toBe(false)
     }).pipe(Effect.scoped))
 
+  it.effect("refresh_failing waits for WEBHOOK_FAILING_AFTER and is sent once per run of failures; recovered follows only an alert", () =>
+    Effect.gen(function*() {
+      const { fakes } = yield* Harness
+      const secret = newWebhookSecret()
+      const receiver = yield* Effect.acquireRelease(promise(() => startReceiver([secret])), (r) => promise(() => r.close()))
+      const instance = yield* withWebhooks([endpointOf("failing", receiver.url, [secret])], { failingAfter: Duration.hours(1) })
+      const sql = yield* sqlOf(instance)
+      const user = "wh-failing"
+      const refresh = () => post(instance, `/v1/users/${user}/connections/forge/refresh`)
+      const kinds = () =>
+        Effect.map(sql<{ kind: string }>`select kind from oauth_events where user_id = ${user} order by id`, (rows) => rows.map((r) => r.kind))
+      yield* connect(instance, user, "forge")
+
+      // One failure, then a success: recorded, but nothing was announced, so nothing is sent.
+      fakes.forge.setBehaviour("token", "unavailable")
+      expect((yield* refresh()).status).toBe(503)
+      fakes.forge.setBehaviour("token", "ok")
+      expect((yield* refresh()).status).toBe(200)
+      // Failures within the hour: none announced.
+      fakes.forge.setBehaviour("token", "unavailable")
+      for (let i = 0; i < 3; i++) expect((yield* refresh()).status).toBe(503)
+      expect((yield* kinds()).filter((k) => k === "refresh_failing")).toEqual([])
+      // As if the first of them were two hours old: the next failure announces, the ones after it do not.
+      yield* sql`update oauth_connections set failing_since = now() - interval '2 hours' where user_id = ${user}`
+      for (let i = 0; i < 3; i++) expect((yield* refresh()).status).toBe(503)
+      fakes.forge.setBehaviour("token", "ok")
+      expect((yield* refresh()).status).toBe(200)
+      expect(yield* kinds()).toEqual([
+        "connected",
+        "refresh_failed",
+        "refreshed",
+        "recovered",
+        ...Array(6).fill("refresh_failed").flatMap((k, i) => (i === 3 ? [k, "refresh_failing"] : [k])),
+        "refreshed",
+        "recovered"
+      ])
+      yield* promise(() => receiver.waitFor((all) => all.length >= 3))
+      yield* eventually(deliveriesOf(instance, "failing"), (rows) => rows.every((r) => r.status === "delivered"))
+      const sent = [...receiver.receipts].sort((a, b) => Number(a.id.slice(4)) - Number(b.id.slice(4)))
+      expect(typesOf(sent)).toEqual(["connection.connected", "connection.refresh_failing", "connection.recovered"])
+      expect(sent[1]?.payload?.data.details).toMatchObject({ failures: 4 })
+    }).pipe(Effect.scoped))
+
   it.effect("500, then a timeout, then refused connections, then back: delivered once it answers, with the same webhook-id on every attempt", () =>
     Effect.gen(function*() {
       const secret = newWebhookSecret()

@@ -44,7 +44,6 @@ const decodeClaimed = Schema.decodeUnknown(Schema.Array(ClaimedDelivery))
 /** How one attempt ended, to be written under its lease. */
 export interface AttemptResult {
   readonly id: number
-  readonly owner: string
   /** pending: to be attempted again at `nextAttemptAt`. */
   readonly status: DeliveryStatus
   readonly at: Date
@@ -123,22 +122,22 @@ export class WebhookRepository extends Effect.Service<WebhookRepository>()("Inte
           returning d.id, d.message_id, d.body, d.attempts, d.created_at`.pipe(Effect.flatMap(decodeClaimed), orUnavailable),
 
       /**
-       * Writes how attempts ended, in one statement, for the rows their owner still leases (a
+       * Writes how attempts ended, in one statement, for the rows `owner` still leases (a
        * row whose lease ran out and was taken over is left to its new holder).
        */
-      recordAttempts: (results: ReadonlyArray<AttemptResult>) =>
+      recordAttempts: (owner: string, results: ReadonlyArray<AttemptResult>) =>
         results.length === 0 ? Effect.void : sql`update webhook_deliveries d set
             status = i.status, attempts = d.attempts + 1, last_attempt_at = i.at,
             last_response_status = i.response_status, last_error = i.error,
             next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
             finished_at = case when i.status = 'pending' then null else i.at end,
             lease_until = null, lease_owner = null
-          from unnest(${results.map((r) => r.id)}::bigint[], ${results.map((r) => r.owner)}::text[],
+          from unnest(${results.map((r) => r.id)}::bigint[],
             ${results.map((r) => r.status)}::text[], ${results.map((r) => r.at)}::timestamptz[],
             ${results.map((r) => r.responseStatus)}::int[], ${results.map((r) => r.error)}::text[],
             ${results.map((r) => r.nextAttemptAt)}::timestamptz[])
-            as i(id, owner, status, at, response_status, error, next_attempt_at)
-          where d.id = i.id and d.lease_owner = i.owner`.pipe(Effect.asVoid, orUnavailable),
+            as i(id, status, at, response_status, error, next_attempt_at)
+          where d.id = i.id and d.lease_owner = ${owner}`.pipe(Effect.asVoid, orUnavailable),
 
       /** Gives back leases taken but not attempted (a stopping worker): due again at once, for any process. */
       releaseLeases: (ids: ReadonlyArray<number>, owner: string) =>

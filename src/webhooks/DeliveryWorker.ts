@@ -41,9 +41,10 @@ interface Attempted extends AttemptResult {
 
 /**
  * Delivers one endpoint's deliveries until interrupted: `concurrency` attempts in flight at
- * most, each under a lease of three timeouts (time to wait in this process's queue, to be
- * made, and for its result to be written); between `concurrency` and twice as many rows are
- * held, claimed a batch at a time, so the attempts never wait for a claim. Results are written
+ * most, each under a lease of four timeouts (time to wait in this process's queue behind two
+ * rounds of attempts, to be made, and for its result to be written); at most three times as
+ * many rows are held, claimed `concurrency` at a time whenever that much room is free, so the
+ * attempts do not wait for a claim's statement. Results are written
  * in batches. Stopping releases the rows not yet attempted, lets the attempts in flight end
  * and writes every result: nothing is held until a lease runs out but a killed process's.
  */
@@ -52,11 +53,14 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
     const repository = yield* WebhookRepository
     const { webhooks } = yield* AppConfig
     const concurrency = webhooks.concurrency
-    const lease = Duration.times(webhooks.timeout, 3)
+    const lease = Duration.times(webhooks.timeout, 4)
     const sender = yield* makeSender(endpoint.url, webhooks.timeout, concurrency)
     const work = yield* Queue.unbounded<ClaimedDelivery>()
     const results = yield* Queue.unbounded<Attempted>()
-    const room = yield* Effect.makeSemaphore(2 * concurrency)
+    const room = yield* Effect.makeSemaphore(3 * concurrency)
+    // A claim as soon as `concurrency` rows' room is free: the rows still queued then keep every
+    // attempt slot busy while the claim's statement runs.
+    const claimSize = concurrency
     const tags = { endpoint: endpoint.name }
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
 
@@ -64,27 +68,27 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
       Effect.logWarning(what, error.message).pipe(Effect.annotateLogs(tags))
 
     /** Claims what there is room for; gives how many rows it claimed. */
-    const claim = room.take(concurrency).pipe(
+    const claim = room.take(claimSize).pipe(
       Effect.zipRight(Effect.uninterruptible(Effect.gen(function*() {
         const t = yield* now
-        const claimed = yield* repository.claim(endpoint.name, owner, t, new Date(t.getTime() + Duration.toMillis(lease)), concurrency).pipe(
+        const claimed = yield* repository.claim(endpoint.name, owner, t, new Date(t.getTime() + Duration.toMillis(lease)), claimSize).pipe(
           Effect.tapError(warn("could not claim webhook deliveries; trying again")),
           Effect.orElseSucceed((): ReadonlyArray<ClaimedDelivery> => [])
         )
-        yield* room.release(concurrency - claimed.length)
+        yield* room.release(claimSize - claimed.length)
         yield* Queue.offerAll(work, claimed)
         return claimed.length
       })))
     )
     // A short claim means nothing more is due: wait to be told of new deliveries, or for the next poll.
     const claimer = claim.pipe(
-      Effect.tap((n) => n < concurrency ? Queue.take(doorbell).pipe(Effect.timeoutOption(POLL), Effect.zipRight(Queue.takeAll(doorbell))) : Effect.void),
+      Effect.tap((n) => n < claimSize ? Queue.take(doorbell).pipe(Effect.timeoutOption(POLL), Effect.zipRight(Queue.takeAll(doorbell))) : Effect.void),
       Effect.forever
     )
 
     /** What an answer makes of a delivery: delivered, due again later, or failed after its last attempt. */
     const decide = (delivery: ClaimedDelivery, answer: Answer, at: Date, random: number): Attempted => {
-      const base = { id: delivery.id, owner, at, responseStatus: answer.status, result: resultOf(answer), createdAt: delivery.createdAt }
+      const base = { id: delivery.id, at, responseStatus: answer.status, result: resultOf(answer), createdAt: delivery.createdAt }
       if (isDelivered(answer)) return { ...base, status: "delivered", error: null, nextAttemptAt: null }
       const next = nextDeliveryAttempt(delivery.attempts + 1, at, random)
       return {
@@ -138,7 +142,7 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
       })
 
     const write = (batch: ReadonlyArray<Attempted>) =>
-      repository.recordAttempts(batch).pipe(
+      repository.recordAttempts(owner, batch).pipe(
         Effect.zipRight(observe(batch)),
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.upTo(lease))),
         Effect.catchAll(warn("could not record webhook attempts; their deliveries are made again once their leases run out"))

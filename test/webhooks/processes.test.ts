@@ -63,7 +63,7 @@ describe("webhook deliveries across processes", () => {
     receiver.setBehaviour(({ attempt }) => (attempt === 1 ? "hang" : 200))
     try {
       const url = await migratedDatabase()
-      // A lease of three timeouts: 3 s.
+      // A lease of four timeouts: 4 s.
       const env = webhookEnv(url, receiver.url, secret, { WEBHOOK_TIMEOUT: "1s" })
       const first = startService(["serve"], env, scratchDirectory())
       await first.waitForLine(/delivering webhooks/)

@@ -6,6 +6,8 @@ import { StateRepository } from "./db/StateRepository.js"
 import { WebhookRepository } from "./db/WebhookRepository.js"
 import { TokenCipher } from "./crypto/TokenCipher.js"
 import { Connect } from "./integrations/Connect.js"
+import { ConnectSessions } from "./integrations/ConnectSessions.js"
+import { ConnectSessionRepository } from "./db/ConnectSessionRepository.js"
 import { Grants } from "./integrations/Grants.js"
 import { Imports } from "./integrations/Imports.js"
 import { Refresher } from "./integrations/Refresher.js"
@@ -23,6 +25,8 @@ import { Statuses } from "./status/Statuses.js"
 export const makeServices = (catalog: Layer.Layer<PlatformCatalog>) =>
   Layer.mergeAll(
     Connect.Default,
+    ConnectSessions.Default,
+    ConnectSessionRepository.Default,
     Tokens.Default,
     Statuses.Default,
     TokenMonitor.Default,

@@ -73,7 +73,11 @@ export const loadSettings = (options: { readonly servesApi: boolean }) =>
       monitor: c.monitor,
       retention: c.retention,
       server: c.server,
-      webhooks: { ...c.webhooks, endpoints: endpoints.right }
+      webhooks: { ...c.webhooks, endpoints: endpoints.right },
+      connect: {
+        sessionTtl: c.connect.sessionTtl,
+        pageUrl: Option.getOrElse(c.connect.pageUrl, () => new URL("/connect", frontendUrl))
+      }
     }
     return settings
   })

@@ -40,6 +40,15 @@ export interface Settings {
   readonly retention: RetentionSettings
   readonly server: ServerSettings
   readonly webhooks: WebhookSettings
+  readonly connect: ConnectSettings
+}
+
+/** The hosted connect page and its sessions. */
+export interface ConnectSettings {
+  /** How long a connect session stays valid (CONNECT_SESSION_TTL). */
+  readonly sessionTtl: Duration.Duration
+  /** Where the connect page is reached (CONNECT_PAGE_URL; by default FRONTEND_URL's /connect, proxied like the callbacks). */
+  readonly pageUrl: URL
 }
 
 /** Connection events pushed to the application (see src/webhooks/). */

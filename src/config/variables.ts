@@ -144,6 +144,10 @@ export const raw = Config.all({
         : Either.right(server)
     )
   ),
+  connect: Config.all({
+    sessionTtl: Rules.duration("CONNECT_SESSION_TTL", "30 minutes", { min: "1 minute", max: "1 day" }),
+    pageUrl: Rules.httpUrl("CONNECT_PAGE_URL").pipe(Config.option)
+  }),
   webhooks: Config.all({
     enabled: Rules.boolean("WEBHOOKS_ENABLED", true),
     timeout: Rules.duration("WEBHOOK_TIMEOUT", "10 seconds", { min: "100 millis", max: "5 minutes" }),

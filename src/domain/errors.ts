@@ -190,6 +190,20 @@ export class EndpointNotConfigured extends Schema.TaggedError<EndpointNotConfigu
   HttpApiSchema.annotations({ status: 409 })
 ) {}
 
+/** A connect session that does not exist (or was deleted) or has expired: the page says so and offers nothing. */
+export class SessionInvalid extends Schema.TaggedError<SessionInvalid>()(
+  "SessionInvalid",
+  { reason: Schema.Literal("missing", "unknown", "expired"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+
+/** A platform the connect session does not offer, or a disconnection it does not allow. */
+export class NotInSession extends Schema.TaggedError<NotInSession>()(
+  "NotInSession",
+  { platform: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {}
+
 /** Failures of a call to a platform. */
 export type ProviderError =
   | InvalidGrant

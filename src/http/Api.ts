@@ -18,17 +18,20 @@ import {
   InvalidGrant,
   InvalidReturnTo,
   NotConnected,
+  NotInSession,
   PlatformNotConfigured,
   ProviderResponseInvalid,
   ProviderUnavailable,
   RateLimited,
   ReauthRequired,
   RefreshInProgress,
+  SessionInvalid,
   UnknownPlatform
 } from "../domain/errors.js"
 import * as Answers from "./answers.js"
 import { addWebhooksToSpec } from "./webhookDocs.js"
-import { AuthorizeRequest, CallbackQuery, ConfirmRequest, DeliveriesQuery, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
+import type { StoredSession } from "../db/ConnectSessionRepository.js"
+import { AuthorizeRequest, CallbackQuery, ConfirmRequest, CreateSessionRequest, DeliveriesQuery, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -214,6 +217,71 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .middleware(Authentication)
 {}
 
+/** The connect session the page's calls carry (X-Connect-Session), live and for one user. */
+export class ConnectSession extends Context.Tag("Integrations/ConnectSession")<ConnectSession, StoredSession>() {}
+
+/** `X-Connect-Session: <secret>`: the session-scoped API of the connect page accepts nothing else. */
+export class SessionAuthentication extends HttpApiMiddleware.Tag<SessionAuthentication>()("Integrations/SessionAuthentication", {
+  failure: Schema.Union(SessionInvalid, DatabaseUnavailable),
+  provides: ConnectSession,
+  security: { session: HttpApiSecurity.apiKey({ key: "X-Connect-Session", in: "header" }) }
+}) {}
+
+export class ConnectSessionsGroup extends HttpApiGroup.make("connectSessions")
+  .add(
+    HttpApiEndpoint.post("create", "/v1/connect/sessions")
+      .setPayload(CreateSessionRequest)
+      .addSuccess(Answers.ConnectSessionCreated, { status: 201 })
+      .addError(UnknownPlatform)
+      .addError(PlatformNotConfigured)
+      .addError(InvalidReturnTo)
+      .addError(PayloadTooLarge)
+      .annotate(
+        OpenApi.Description,
+        "A connect session for one user, valid CONNECT_SESSION_TTL (30 minutes), limited to the listed platforms (default: every configured one): the connect page's URL, its secret in the fragment"
+      )
+  )
+  .addError(DatabaseUnavailable)
+  .middleware(Authentication)
+{}
+
+export class ConnectSessionGroup extends HttpApiGroup.make("connectSession")
+  .add(
+    HttpApiEndpoint.get("view", "/v1/connect/session")
+      .addSuccess(Answers.ConnectSessionView)
+      .annotate(OpenApi.Description, "The session's platforms, each with its status")
+  )
+  .add(
+    HttpApiEndpoint.post("authorize", "/v1/connect/session/platforms/:platform/authorize")
+      .setPath(PlatformPath)
+      .addSuccess(Answers.AuthUrl)
+      .addError(NotInSession)
+      .addError(UnknownPlatform)
+      .addError(PlatformNotConfigured)
+      .addError(InvalidReturnTo)
+      .addError(InvalidGrant)
+      .addError(PayloadTooLarge)
+      .annotate(OpenApi.Description, "Starts a connection of one of the session's platforms, in popup mode")
+  )
+  .add(
+    HttpApiEndpoint.del("disconnect", "/v1/connect/session/platforms/:platform")
+      .setPath(PlatformPath)
+      .addSuccess(Answers.Disconnected)
+      .addError(NotInSession)
+      .addError(UnknownPlatform)
+      .addError(NotConnected)
+      .annotate(OpenApi.Description, "Disconnects one of the session's platforms, when the session allows it")
+  )
+  .addError(DatabaseUnavailable)
+  .addError(ProviderUnavailable)
+  .addError(RateLimited)
+  .addError(CircuitOpen)
+  .addError(InvalidClient)
+  .addError(ProviderResponseInvalid)
+  .middleware(SessionAuthentication)
+  .annotate(OpenApi.Description, "What the connect page calls, with its session (X-Connect-Session) and nothing else")
+{}
+
 export class WebhooksGroup extends HttpApiGroup.make("webhooks")
   .add(
     HttpApiEndpoint.get("deliveries", "/v1/webhooks/deliveries")
@@ -249,6 +317,8 @@ export class Api extends HttpApi.make("oauth-integrations")
   .add(CallbackGroup)
   .add(OnboardingGroup)
   .add(EventsGroup)
+  .add(ConnectSessionsGroup)
+  .add(ConnectSessionGroup)
   .add(WebhooksGroup)
   .add(HealthGroup)
   .annotate(OpenApi.Title, "OAuth integrations")

@@ -154,6 +154,22 @@ export const Events = Schema.Struct({
   nextBefore: wire("next_before", Schema.NullOr(Schema.Number))
 })
 
+export const ConnectSessionCreated = Schema.Struct({
+  connectUrl: wire("connect_url", Schema.Redacted(Schema.String)).annotations({
+    description: "The connect page, with the session's secret in the fragment: give it to this user's browser only"
+  }),
+  expiresAt: wire("expires_at", Instant),
+  platforms: Schema.Array(Schema.String)
+})
+
+/** What the connect page reads of its session: the platforms offered, each with its status. */
+export const ConnectSessionView = Schema.Struct({
+  expiresAt: wire("expires_at", Instant),
+  allowDisconnect: wire("allow_disconnect", Schema.Boolean),
+  returnTo: wire("return_to", Schema.NullOr(Schema.String)),
+  platforms: Schema.Array(ConnectionStatus)
+})
+
 export const WebhookDelivery = Schema.Struct({
   id: Schema.Number,
   messageId: wire("message_id", Schema.String),

@@ -82,6 +82,16 @@ export const EventsQuery = Schema.Struct({
   before: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
 })
 
+export const CreateSessionRequest = Schema.Struct({
+  user_id: UserId,
+  platforms: Schema.optional(Schema.Array(PlatformKey).pipe(
+    Schema.minItems(1, { message: () => "platforms must name at least one platform (or be left out for all)" }),
+    Schema.maxItems(50, { message: () => "platforms may name at most 50 platforms" })
+  )),
+  return_to: Schema.optional(Schema.String.pipe(Schema.maxLength(2048, { message: () => "return_to must be at most 2048 characters" }))),
+  allow_disconnect: Schema.optional(Schema.Boolean)
+})
+
 export const DeliveriesQuery = Schema.Struct({
   status: Schema.optional(Schema.Literal("pending", "delivered", "failed")),
   limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))),

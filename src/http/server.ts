@@ -19,6 +19,7 @@ import { bodyLimit, callbackHeaders, errorResponses, observeRequests } from "./m
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
 import { WebhooksLive } from "./webhooks.js"
+import { ConnectSessionLive, ConnectSessionsLive, SessionAuthenticationLive } from "./connectSessions.js"
 
 /** GET /metrics: every metric in the Prometheus text format. */
 const MetricsRoute = HttpApiBuilder.Router.use((router) =>
@@ -38,8 +39,8 @@ export const ApiLive = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(Api).pipe(
-      Layer.provide([PlatformsLive, ConnectionsLive, CallbackLive, OnboardingLive, EventsLive, WebhooksLive, HealthLive]),
-      Layer.provide(AuthenticationLive)
+      Layer.provide([PlatformsLive, ConnectionsLive, CallbackLive, OnboardingLive, EventsLive, WebhooksLive, ConnectSessionsLive, ConnectSessionLive, HealthLive]),
+      Layer.provide([AuthenticationLive, SessionAuthenticationLive])
     )
   )
 )

@@ -1,6 +1,7 @@
 import { Cause, Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { EventRepository } from "../db/EventRepository.js"
+import { ConnectSessionRepository } from "../db/ConnectSessionRepository.js"
 import { StateRepository } from "../db/StateRepository.js"
 import { WebhookRepository } from "../db/WebhookRepository.js"
 import { Grants } from "./Grants.js"
@@ -41,6 +42,7 @@ const olderThan = (now: Date, age: Duration.Duration) => new Date(now.getTime() 
  */
 export const cleanupJobs = {
   expired_states: Effect.map(StateRepository, (states) => inBatches(STATES_BATCH, states.deleteExpired)),
+  expired_connect_sessions: Effect.map(ConnectSessionRepository, (sessions) => inBatches(STATES_BATCH, sessions.deleteExpired)),
   // Grants nobody confirmed in time: revoked at the platform where it can, and deleted.
   expired_pending_grants: Effect.map(Grants, (grants) => grants.purgeExpired),
   old_events: Effect.zipWith(EventRepository, AppConfig, (events, { retention }) =>

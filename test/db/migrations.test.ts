@@ -27,6 +27,7 @@ describe("migrations", () => {
       const applied = yield* migrate()
       expect(applied.map(([id]) => id)).toContain(1)
       expect(yield* tables).toEqual([
+        "connect_sessions",
         "oauth_connections",
         "oauth_events",
         "oauth_pending_grants",

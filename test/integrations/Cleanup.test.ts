@@ -5,6 +5,7 @@ import { AppConfig } from "../../src/config/AppConfig.js"
 import { EventRepository } from "../../src/db/EventRepository.js"
 import { StateRepository } from "../../src/db/StateRepository.js"
 import { WebhookRepository } from "../../src/db/WebhookRepository.js"
+import { ConnectSessionRepository } from "../../src/db/ConnectSessionRepository.js"
 import type { EventKind } from "../../src/domain/Connection.js"
 import { DatabaseUnavailable } from "../../src/domain/errors.js"
 import { Grants } from "../../src/integrations/Grants.js"
@@ -104,6 +105,7 @@ describe("cleanup jobs on PostgreSQL", () => {
     StateRepository.Default,
     EventRepository.Default,
     WebhookRepository.Default,
+    ConnectSessionRepository.Default,
     noPendingGrants,
     testConfig({ retention, webhooks })
   )
@@ -161,6 +163,20 @@ describe("cleanup jobs on PostgreSQL", () => {
         expect(deleted["old_failed_webhooks"]).toBeGreaterThanOrEqual(1)
         const left = yield* sql<{ messageId: string }>`select message_id from webhook_deliveries where endpoint = 'retention' order by message_id`
         expect(left.map((r) => r.messageId)).toEqual(["delivered-6d", "failed-8d", "pending-40d"])
+      }))
+
+    it.effect("deletes expired connect sessions and keeps live ones", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* nowDate
+        for (const [user, minutes] of [["cs-cleanup-old", -1], ["cs-cleanup-live", 10]] as const) {
+          yield* sql`insert into connect_sessions (id, secret_hash, user_id, platforms, expires_at, created_at)
+            values (gen_random_uuid(), sha256(${user}::bytea), ${user}, array['gsc'], ${new Date(now.getTime() + minutes * 60_000)}, ${now})`
+        }
+        const deleted = yield* pass
+        expect(deleted["expired_connect_sessions"]).toBeGreaterThanOrEqual(1)
+        const left = yield* sql<{ userId: string }>`select user_id from connect_sessions where user_id like 'cs-cleanup-%'`
+        expect(left.map((r) => r.userId)).toEqual(["cs-cleanup-live"])
       }))
 
     it.effect("a backlog of old events larger than one batch is fully deleted", () =>

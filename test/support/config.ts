@@ -48,6 +48,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   },
   retention: { events: Duration.days(90), refreshEvents: Duration.days(7) },
   server: { headersTimeout: Duration.seconds(10), requestTimeout: Duration.seconds(30), keepAliveTimeout: Duration.seconds(5) },
+  connect: { sessionTtl: Duration.minutes(30), pageUrl: new URL("https://app.example.com/connect") },
   webhooks: {
     enabled: false,
     endpoints: [],

@@ -90,7 +90,7 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
       .annotate(OpenApi.Description, "The status of every platform for a user (one database round trip, cached)")
   )
   .add(
-    HttpApiEndpoint.get("get", "/v1/users/:user_id/connections/:platform")
+    HttpApiEndpoint.get("status", "/v1/users/:user_id/connections/:platform")
       .setPath(UserPlatformPath)
       .addSuccess(Answers.ConnectionStatus)
       .addError(UnknownPlatform)

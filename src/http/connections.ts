@@ -20,7 +20,7 @@ export const ConnectionsLive = HttpApiBuilder.group(Api, "connections", (handler
     return handlers
       .handle("list", ({ path }) =>
         Effect.map(cache.statuses(path.user_id), ({ value }) => ({ userId: path.user_id, connections: value })))
-      .handle("get", ({ path }) => Effect.map(cache.status(path.user_id, path.platform), ({ value }) => value))
+      .handle("status", ({ path }) => Effect.map(cache.status(path.user_id, path.platform), ({ value }) => value))
       .handle("authorize", ({ path, payload }) =>
         connect.authorize(path.user_id, path.platform, { returnTo: payload.return_to, mode: payload.mode }))
       .handle("confirm", ({ path, payload }) => connect.confirm(path.user_id, path.platform, payload.confirmation))

@@ -18,6 +18,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
+COPY assets ./assets
 USER node
 EXPOSE 8080
 CMD ["node", "dist/main.js", "serve"]

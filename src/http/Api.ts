@@ -31,7 +31,7 @@ import {
 import * as Answers from "./answers.js"
 import { addWebhooksToSpec } from "./webhookDocs.js"
 import type { StoredSession } from "../db/ConnectSessionRepository.js"
-import { AuthorizeRequest, CallbackQuery, ConfirmRequest, CreateSessionRequest, DeliveriesQuery, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
+import { AuthorizeRequest, CallbackQuery, ConfirmRequest, CreateSessionRequest, DeliveriesQuery, SessionAuthorizeRequest, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -254,6 +254,7 @@ export class ConnectSessionGroup extends HttpApiGroup.make("connectSession")
   .add(
     HttpApiEndpoint.post("authorize", "/v1/connect/session/platforms/:platform/authorize")
       .setPath(PlatformPath)
+      .setPayload(SessionAuthorizeRequest)
       .addSuccess(Answers.AuthUrl)
       .addError(NotInSession)
       .addError(UnknownPlatform)
@@ -261,7 +262,10 @@ export class ConnectSessionGroup extends HttpApiGroup.make("connectSession")
       .addError(InvalidReturnTo)
       .addError(InvalidGrant)
       .addError(PayloadTooLarge)
-      .annotate(OpenApi.Description, "Starts a connection of one of the session's platforms, in popup mode")
+      .annotate(
+        OpenApi.Description,
+        "Starts a connection of one of the session's platforms: in a popup (the default), or in redirect mode coming back to the connect page (CONNECT_PAGE_URL)"
+      )
   )
   .add(
     HttpApiEndpoint.del("disconnect", "/v1/connect/session/platforms/:platform")

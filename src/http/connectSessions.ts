@@ -1,5 +1,6 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer, Redacted } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
 import { Connect } from "../integrations/Connect.js"
 import { ConnectSessions } from "../integrations/ConnectSessions.js"
 import { Statuses } from "../status/Statuses.js"
@@ -27,6 +28,7 @@ export const ConnectSessionLive = HttpApiBuilder.group(Api, "connectSession", (h
     const sessions = yield* ConnectSessions
     const statuses = yield* Statuses
     const connect = yield* Connect
+    const app = yield* AppConfig
     return handlers
       .handle("view", () =>
         Effect.gen(function*() {
@@ -35,11 +37,13 @@ export const ConnectSessionLive = HttpApiBuilder.group(Api, "connectSession", (h
           const platforms = session.platforms.flatMap((key) => all.filter((s) => s.platform === key))
           return { expiresAt: session.expiresAt, allowDisconnect: session.allowDisconnect, returnTo: session.returnTo, platforms }
         }))
-      .handle("authorize", ({ path }) =>
+      .handle("authorize", ({ path, payload }) =>
         Effect.gen(function*() {
           const session = yield* ConnectSession
           yield* sessions.offered(session, path.platform)
-          return yield* connect.authorize(session.userId, path.platform, { mode: "popup" })
+          const mode = payload.mode ?? "popup"
+          // Redirect mode comes back to the page, which holds the session in the tab's storage meanwhile.
+          return yield* connect.authorize(session.userId, path.platform, mode === "popup" ? { mode } : { mode, returnTo: app.connect.pageUrl.toString() })
         }))
       .handle("disconnect", ({ path }) =>
         Effect.gen(function*() {

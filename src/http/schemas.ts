@@ -92,6 +92,11 @@ export const CreateSessionRequest = Schema.Struct({
   allow_disconnect: Schema.optional(Schema.Boolean)
 })
 
+/** The connect page's authorisation: in a popup, or (when the popup is blocked) by leaving the page and coming back to it. */
+export const SessionAuthorizeRequest = Schema.Struct({
+  mode: Schema.optional(Schema.Literal("redirect", "popup"))
+})
+
 export const DeliveriesQuery = Schema.Struct({
   status: Schema.optional(Schema.Literal("pending", "delivered", "failed")),
   limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))),

@@ -19,6 +19,7 @@ import { bodyLimit, callbackHeaders, errorResponses, observeRequests } from "./m
 import { OnboardingLive } from "./onboarding.js"
 import { PlatformsLive } from "./platforms.js"
 import { WebhooksLive } from "./webhooks.js"
+import { ConnectPageRoutes } from "./connectPage.js"
 import { ConnectSessionLive, ConnectSessionsLive, SessionAuthenticationLive } from "./connectSessions.js"
 
 /** GET /metrics: every metric in the Prometheus text format. */
@@ -34,6 +35,7 @@ export const ApiLive = Layer.mergeAll(
   HttpApiScalar.layer({ path: "/docs" }),
   HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
   MetricsRoute,
+  ConnectPageRoutes,
   // Inside the app, so that the responses they make are the ones sent.
   HttpApiBuilder.middleware((app) => callbackHeaders(bodyLimit(errorResponses(app))))
 ).pipe(

@@ -40,6 +40,8 @@ export const startInstance = (options: {
   readonly catalog?: ReadonlyArray<PlatformDefinition>
   /** Answer the status reads before the HttpApi pipeline, as the service does (default true). */
   readonly fastPath?: boolean
+  /** The port to listen on (default: any free one). */
+  readonly port?: number
 }) =>
   Effect.gen(function*() {
     // The test pool unless the settings give one (its statement timeout is long: CI machines are slow).
@@ -63,7 +65,7 @@ export const startInstance = (options: {
         Logger.minimumLogLevel(LogLevel.All)
       )
     const app = serveApi.pipe(
-      Layer.provideMerge(serverLayer({ port: 0, host: "127.0.0.1" }, settings.server, options.fastPath ?? true)),
+      Layer.provideMerge(serverLayer({ port: options.port ?? 0, host: "127.0.0.1" }, settings.server, options.fastPath ?? true)),
       Layer.provide(StatusCache.Default),
       Layer.provideMerge(services),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(options.env ?? {}))))),

@@ -158,6 +158,17 @@
     const name = (view && view.platforms.find((p) => p.platform === result.platform) || { display_name: result.platform }).display_name
     say(event === "error" ? `${name} was not connected (${result.reason || "error"}).` : event === "pending" ? `${name} is authorised.` : `${name} is connected.`, event === "error" ? "error" : "info")
     await load().catch(() => {})
+    // A pending grant becomes a connection once the application has confirmed it: watch for that a minute.
+    if (event === "pending") watch(result.platform, 60)
+  }
+
+  const connectedNow = (platform) => view && view.platforms.some((p) => p.platform === platform && p.status === "connected")
+  const watch = (platform, tries) => {
+    if (tries <= 0 || connectedNow(platform)) return
+    setTimeout(() => load().then(() => {
+      if (connectedNow(platform)) say(`${(view.platforms.find((p) => p.platform === platform) || {}).display_name || platform} is connected.`)
+      else watch(platform, tries - 1)
+    }, () => watch(platform, tries - 1)), 1000)
   }
 
   window.addEventListener("message", (e) => {

@@ -120,17 +120,23 @@ describe("the connect page in Chromium", () => {
   const statusOf = async (user: string, platform: string) => (await api(`/v1/users/${user}/connections/${platform}`)).body["status"] as string
   const stateOn = (page: Page, platform: string) => page.locator(`li[data-platform="${platform}"] .state`)
   /** What the application's back end does with a pending grant the page handed over. */
+  const confirmed = new Set<string>()
   const confirmFrom = async (hostTab: Page, user: string, platform: string) => {
-    await hostTab.waitForFunction((p) => (window as any).events.some((e: any) => e.event === "pending" && e.platform === p), platform)
+    // A pending grant not confirmed yet: the page hands each one over once.
+    await hostTab.waitForFunction(
+      ([p, used]) => (window as any).events.some((e: any) => e.event === "pending" && e.platform === p && !used.includes(e.confirmation)),
+      [platform, [...confirmed]] as const
+    )
     const events = (await hostTab.evaluate(() => (window as any).events)) as Array<{ event: string; platform: string; confirmation?: string }>
-    const pending = events.filter((e) => e.event === "pending" && e.platform === platform).at(-1)
+    const pending = events.find((e) => e.event === "pending" && e.platform === platform && !confirmed.has(e.confirmation ?? ""))
+    confirmed.add(pending?.confirmation ?? "")
     expect(pending?.confirmation).toMatch(/^[A-Za-z0-9_-]+$/)
-    const confirmed = await api(`/v1/users/${user}/connections/${platform}/confirm`, {
+    const answer = await api(`/v1/users/${user}/connections/${platform}/confirm`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ confirmation: pending?.confirmation })
     })
-    expect(confirmed.status).toBe(200)
+    expect(answer.status).toBe(200)
   }
 
   it("from the application's page: connect in a popup, confirmed by the application, reconnect, disconnect, done", async () => {
@@ -152,8 +158,8 @@ describe("the connect page in Chromium", () => {
     await connectPage.getByRole("button", { name: "Connect Google Search Console" }).click()
     await confirmFrom(tab, user, "gsc")
     expect(await statusOf(user, "gsc")).toBe("connected")
-    await connectPage.reload()
-    await expect.poll(() => stateOn(connectPage, "gsc").textContent()).toMatch(/^Connected/)
+    // The page sees the confirmed grant by itself.
+    await expect.poll(() => stateOn(connectPage, "gsc").textContent(), { timeout: 10_000 }).toMatch(/^Connected/)
 
     // Reconnect goes through the flow again.
     const before = fakes["gsc"]!.requestsTo("token").length
@@ -192,6 +198,28 @@ describe("the connect page in Chromium", () => {
     expect(await statusOf(user, "bing")).toBe("connected")
     await connectPage.close()
     await tab.close()
+  })
+
+  it("openConnect rejects with a clear error when its popup is blocked, or closed before the user is done", async () => {
+    const url = await session({ user_id: "br-reject", platforms: ["gsc"] })
+    const blocked = await context.newPage()
+    await blocked.addInitScript(() => void (window.open = () => null))
+    await blocked.goto(host.origin)
+    await blocked.evaluate((u) => void (window.connectUrl = u), url)
+    await blocked.click("#open")
+    await blocked.waitForFunction(() => window.outcome !== null)
+    expect(await blocked.evaluate(() => window.outcome)).toEqual({ rejected: "popup_blocked" })
+    await blocked.close()
+
+    const early = await context.newPage()
+    await early.goto(host.origin)
+    await early.evaluate((u) => void (window.connectUrl = u), url)
+    const [connectPage] = await Promise.all([early.waitForEvent("popup"), early.click("#open")])
+    await connectPage.waitForSelector('li[data-platform="gsc"]')
+    await connectPage.close()
+    await early.waitForFunction(() => window.outcome !== null)
+    expect(await early.evaluate(() => window.outcome)).toEqual({ rejected: "closed" })
+    await early.close()
   })
 
   it("a blocked popup falls back to leaving the page and coming back to it", async () => {

@@ -14,7 +14,7 @@ export interface BackfillArgs {
 }
 
 /** The commands' programs; each may fail in its own way (hence one error type each). */
-export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, R> {
+export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R> {
   /** The service: the API and, unless MONITOR_ENABLED=false, the token monitor, until interrupted. */
   readonly serve: Layer.Layer<never, EServe, R>
   /** The token monitor alone, until interrupted. */
@@ -25,10 +25,14 @@ export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, R> {
   readonly migrate: Effect.Effect<void, EMigrate, R>
   /** Brings the legacy SQLite databases' connections in; fails when a row or a file failed. */
   readonly backfill: (args: BackfillArgs) => Effect.Effect<void, EBackfill, R>
+  /** Re-seals every stored secret under the current key; with `status`, only prints the rows per key id. */
+  readonly rotateKeys: (options: { readonly status: boolean }) => Effect.Effect<void, ERotate, R>
 }
 
-/** `serve | monitor [--once] | migrate | backfill`; `serve` is what `npm start` runs. */
-export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, R>(programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, R>) => {
+/** `serve | monitor [--once] | migrate | backfill | rotate-keys [--status]`; `serve` is what `npm start` runs. */
+export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R>(
+  programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R>
+) => {
   const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(
     Command.withDescription("Run the HTTP API and the token monitor")
   )
@@ -63,9 +67,16 @@ export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, R>(program
   }, (args) => programs.backfill(args)).pipe(
     Command.withDescription("Bring the connections of the legacy SQLite databases in (read-only on them; a re-run imports nothing new)")
   )
+  const rotateKeys = Command.make("rotate-keys", {
+    status: Options.boolean("status").pipe(Options.withDescription("Only print how many stored rows each key id seals"))
+  }, (options) => programs.rotateKeys(options)).pipe(
+    Command.withDescription(
+      "Re-seal every stored secret under the first key of TOKEN_ENCRYPTION_KEYS, online beside running replicas; a second run continues"
+    )
+  )
   const root = Command.make("oauth-integrations").pipe(
     Command.withDescription("OAuth integrations service"),
-    Command.withSubcommands([serve, monitor, migrate, backfill])
+    Command.withSubcommands([serve, monitor, migrate, backfill, rotateKeys])
   )
   return Command.run(root, { name: "oauth-integrations", version: "0.1.0" })
 }

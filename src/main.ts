@@ -18,6 +18,7 @@ import { CleanupLive } from "./integrations/Cleanup.js"
 import { LoggingLive } from "./logging.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
 import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
+import { KeyRotation } from "./db/KeyRotation.js"
 import { ServicesLive } from "./services.js"
 import { WebhooksLive } from "./webhooks/DeliveryWorker.js"
 
@@ -81,8 +82,16 @@ const cli = makeCli({
       Effect.flatMap((backfill) => backfill.backfillCommand(args)),
       Effect.provide(ServicesLive.pipe(Layer.provide(WorkerStorageLive)))
     ),
-  migrate: Effect.provide(Effect.logInfo("migrations are up to date"), MigrationStorageLive)
+  migrate: Effect.provide(Effect.logInfo("migrations are up to date"), MigrationStorageLive),
+  rotateKeys: ({ status }) =>
+    Effect.promise(() => import("./keys/command.js")).pipe(
+      Effect.flatMap((keys) => (status ? keys.keyStatus : keys.rotateKeys)),
+      Effect.provide(KeyRotation.Default.pipe(Layer.provideMerge(WorkerStorageLive)))
+    )
 })
+
+const isRotationIncomplete = (failure: unknown): failure is { readonly message: string } =>
+  typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === "RotationIncomplete"
 
 const isBackfillFailed = (failure: unknown): failure is BackfillFailed =>
   typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === "BackfillFailed"
@@ -94,7 +103,7 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     if (failure instanceof ConfigInvalid) return Console.error(failure.problems.map((p) => `error: ${p}`).join("\n"))
     if (ValidationError.isValidationError(failure)) return Effect.void // @effect/cli has printed the usage
     if (failure instanceof MonitorPassFailed) return Console.error(`error: ${failure.failed} refresh(es) failed in this pass`)
-    if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure)) return Console.error(`error: ${failure.message}`)
+    if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure) || isRotationIncomplete(failure)) return Console.error(`error: ${failure.message}`)
     return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the service stopped on an unexpected error", cause)
   })
 

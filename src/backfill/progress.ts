@@ -8,7 +8,7 @@ const number = (n: number) => n.toLocaleString("en-US")
  * done of the total, rate); otherwise one summary line at the end. Problems are printed as they
  * come, one line each.
  */
-export const makeTerminalReporter = (stream: { readonly isTTY?: boolean; write(chunk: string): unknown } = process.stderr) =>
+export const makeTerminalReporter = (stream: { readonly isTTY?: boolean; write(chunk: string): unknown } = process.stderr, label = "backfill") =>
   Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const state = yield* Ref.make({ total: 0, done: 0, drawnAt: 0, drawn: false })
@@ -18,7 +18,7 @@ export const makeTerminalReporter = (stream: { readonly isTTY?: boolean; write(c
       const seconds = Math.max((now - started) / 1000, 0.001)
       const width = 30
       const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width))
-      return `backfill [${"#".repeat(filled)}${".".repeat(width - filled)}] ${number(done)} / ${number(total)} rows, ${number(Math.round(done / seconds))} rows/s`
+      return `${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${number(done)} / ${number(total)} rows, ${number(Math.round(done / seconds))} rows/s`
     }
 
     const draw = (force: boolean) =>

@@ -23,6 +23,17 @@ const associatedData = (keyId: string, context: ReadonlyArray<string>) =>
   Buffer.from(["oauth-integrations/v1", keyId, ...context].join("\u0000"), "utf8")
 
 /** The context of a connection's tokens: (user, platform, account) and the field. */
+/** A pending grant's tokens are bound to its row: a ciphertext moved elsewhere does not open. */
+export const pendingContext = (
+  id: string,
+  identity: { readonly userId: string; readonly platform: string; readonly accountId: string },
+  field: "access_token" | "refresh_token"
+): ReadonlyArray<string> => ["pending", id, identity.userId, identity.platform, identity.accountId, field]
+
+/** An authorisation request's PKCE verifier is bound to its state and its (user, platform). */
+export const stateContext = (hash: Uint8Array, userId: string, platform: string): ReadonlyArray<string> =>
+  ["state", Buffer.from(hash).toString("hex"), userId, platform]
+
 export const connectionContext = (
   identity: { readonly userId: string; readonly platform: string; readonly accountId: string },
   field: "access_token" | "refresh_token"

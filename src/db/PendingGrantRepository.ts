@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Either, Option, Redacted, Schema } from "effect"
-import { TokenCipher } from "../crypto/TokenCipher.js"
+import { pendingContext, TokenCipher } from "../crypto/TokenCipher.js"
 import type { ConnectionIdentity, IssuedTokens } from "../domain/Connection.js"
 import { orUnavailable } from "./Database.js"
 
@@ -40,9 +40,6 @@ const Row = Schema.Struct({
 })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
 
-/** A pending grant's tokens are bound to its row: a ciphertext moved elsewhere does not open. */
-const pendingContext = (id: string, identity: ConnectionIdentity, field: "access_token" | "refresh_token") =>
-  ["pending", id, identity.userId, identity.platform, identity.accountId, field]
 
 /**
  * Grants waiting for their confirmation (oauth_pending_grants). Each is taken at most once:

@@ -1,6 +1,6 @@
 import { Clock, Duration, Effect, Either, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { TokenCipher } from "../crypto/TokenCipher.js"
+import { stateContext, TokenCipher } from "../crypto/TokenCipher.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import { EventRepository } from "../db/EventRepository.js"
 import { type AuthMode, StateRepository } from "../db/StateRepository.js"
@@ -85,8 +85,6 @@ export type CallbackError =
 
 const OAUTH_ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i
 
-const stateContext = (hash: Uint8Array, userId: string, platform: string) =>
-  ["state", Buffer.from(hash).toString("hex"), userId, platform]
 
 
 /**

@@ -10,10 +10,10 @@ const k2 = randomKey("k2")
 describe("rotate-keys beside a running monitor", () => {
   it("re-seals every token under the new key while the monitor refreshes them; then the old key can go: every token opens, no refresh lost", async () => {
     // Tokens that expire within REFRESH_AHEAD at once: every pass refreshes every row, rotating its refresh token.
-    const fake = await startFakeGsc({ rotateRefreshTokens: true, expiresIn: 60, latencyMs: 2 })
+    const fake = await startFakeGsc({ rotateRefreshTokens: true, expiresIn: 60, latencyMs: 15 })
     try {
       const url = await migratedDatabase()
-      const users = Array.from({ length: 200 }, (_, i) => `rotate-${i}`)
+      const users = Array.from({ length: 600 }, (_, i) => `rotate-${i}`)
       await seedDue(url, k1, fake, "gsc", users)
       const both = {
         ...serviceEnv(k1),
@@ -21,7 +21,7 @@ describe("rotate-keys beside a running monitor", () => {
         TOKEN_ENCRYPTION_KEYS: `${keyVariable(k2)},${keyVariable(k1)}`,
         MONITOR_INTERVAL: "1s",
         REFRESH_AHEAD: "10m",
-        MONITOR_CONCURRENCY: "4",
+        MONITOR_CONCURRENCY: "2",
         ...fake.env(redirectUri("gsc"))
       }
       const monitor = startService(["monitor"], both, scratchDirectory())
@@ -43,7 +43,7 @@ describe("rotate-keys beside a running monitor", () => {
       const alone = { ...both, TOKEN_ENCRYPTION_KEYS: keyVariable(k2) }
       const status = startService(["rotate-keys", "--status"], alone, scratchDirectory())
       expect((await status.exit).code).toBe(0)
-      expect(status.lines.find((l) => l.startsWith("k2 "))).toMatch(/^k2\s+current \(seals\)\s+200\s+0\s+0$/)
+      expect(status.lines.find((l) => l.startsWith("k2 "))).toMatch(/^k2\s+current \(seals\)\s+600\s+0\s+0$/)
       const stored = await storedConnections(url, k2, "gsc", users)
       expect(stored.every((c) => c.status === "active")).toBe(true)
       expect(stored.filter((c) => c.accessToken === undefined)).toEqual([])

@@ -14,7 +14,7 @@ export interface BackfillArgs {
 }
 
 /** The commands' programs; each may fail in its own way (hence one error type each). */
-export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R> {
+export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R> {
   /** The service: the API and, unless MONITOR_ENABLED=false, the token monitor, until interrupted. */
   readonly serve: Layer.Layer<never, EServe, R>
   /** The token monitor alone, until interrupted. */
@@ -27,11 +27,13 @@ export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate,
   readonly backfill: (args: BackfillArgs) => Effect.Effect<void, EBackfill, R>
   /** Re-seals every stored secret under the current key; with `status`, only prints the rows per key id. */
   readonly rotateKeys: (options: { readonly status: boolean }) => Effect.Effect<void, ERotate, R>
+  /** Prints the state of the connections, the monitor and the webhooks from the database. */
+  readonly status: (options: { readonly json: boolean; readonly url: Option.Option<string> }) => Effect.Effect<void, EStatus, R>
 }
 
-/** `serve | monitor [--once] | migrate | backfill | rotate-keys [--status]`; `serve` is what `npm start` runs. */
-export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R>(
-  programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R>
+/** `serve | monitor [--once] | migrate | backfill | rotate-keys [--status] | status [--json] [--url]`; `serve` is what `npm start` runs. */
+export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>(
+  programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>
 ) => {
   const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(
     Command.withDescription("Run the HTTP API and the token monitor")
@@ -74,9 +76,20 @@ export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, R
       "Re-seal every stored secret under the first key of TOKEN_ENCRYPTION_KEYS, online beside running replicas; a second run continues"
     )
   )
+  const status = Command.make("status", {
+    json: Options.boolean("json").pipe(Options.withDescription("Print the report as JSON, for scripts")),
+    url: Options.text("url").pipe(
+      Options.withDescription("Also ask the running instance at this URL for its circuit breakers (/health/providers)"),
+      Options.optional
+    )
+  }, (options) => programs.status(options)).pipe(
+    Command.withDescription(
+      "Print connections per platform and status, those due within the hour, those failing, the last monitor pass and the pending webhook deliveries"
+    )
+  )
   const root = Command.make("oauth-integrations").pipe(
     Command.withDescription("OAuth integrations service"),
-    Command.withSubcommands([serve, monitor, migrate, backfill, rotateKeys])
+    Command.withSubcommands([serve, monitor, migrate, backfill, rotateKeys, status])
   )
   return Command.run(root, { name: "oauth-integrations", version: "0.1.0" })
 }

@@ -19,6 +19,7 @@ import { LoggingLive } from "./logging.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
 import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { KeyRotation } from "./db/KeyRotation.js"
+import { MonitorPassRepository } from "./db/MonitorPassRepository.js"
 import { ServicesLive } from "./services.js"
 import { WebhooksLive } from "./webhooks/DeliveryWorker.js"
 
@@ -83,6 +84,11 @@ const cli = makeCli({
       Effect.provide(ServicesLive.pipe(Layer.provide(WorkerStorageLive)))
     ),
   migrate: Effect.provide(Effect.logInfo("migrations are up to date"), MigrationStorageLive),
+  status: (options) =>
+    Effect.promise(() => import("./ops/status.js")).pipe(
+      Effect.flatMap((ops) => ops.statusCommand(options)),
+      Effect.provide(MonitorPassRepository.Default.pipe(Layer.provideMerge(MigrationStorageLive)))
+    ),
   rotateKeys: ({ status }) =>
     Effect.promise(() => import("./keys/command.js")).pipe(
       Effect.flatMap((keys) => (status ? keys.keyStatus : keys.rotateKeys)),
@@ -90,8 +96,9 @@ const cli = makeCli({
     )
 })
 
-const isRotationIncomplete = (failure: unknown): failure is { readonly message: string } =>
-  typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === "RotationIncomplete"
+/** A failure of a lazily loaded command, known by its tag (its class is not loaded here). */
+const isTagged = (failure: unknown, tag: string): failure is { readonly message: string } =>
+  typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === tag
 
 const isBackfillFailed = (failure: unknown): failure is BackfillFailed =>
   typeof failure === "object" && failure !== null && "_tag" in failure && failure._tag === "BackfillFailed"
@@ -103,7 +110,9 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     if (failure instanceof ConfigInvalid) return Console.error(failure.problems.map((p) => `error: ${p}`).join("\n"))
     if (ValidationError.isValidationError(failure)) return Effect.void // @effect/cli has printed the usage
     if (failure instanceof MonitorPassFailed) return Console.error(`error: ${failure.failed} refresh(es) failed in this pass`)
-    if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure) || isRotationIncomplete(failure)) return Console.error(`error: ${failure.message}`)
+    if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure) || isTagged(failure, "RotationIncomplete") || isTagged(failure, "InstanceUnreachable")) {
+      return Console.error(`error: ${failure.message}`)
+    }
     return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the service stopped on an unexpected error", cause)
   })
 

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Either, Layer, Metric, Schedule, type Scope } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import { MonitorPassRepository } from "../db/MonitorPassRepository.js"
 import { ConnectionRepository } from "../db/ConnectionRepository.js"
 import type { DatabaseUnavailable } from "../domain/errors.js"
 import { Refresher } from "../integrations/Refresher.js"
@@ -38,9 +39,10 @@ const failuresOf = (report: TickReport) => failuresIn(report.failed)
  * work through the leases.
  */
 export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/TokenMonitor", {
-  dependencies: [ConnectionRepository.Default, Refresher.Default],
+  dependencies: [ConnectionRepository.Default, Refresher.Default, MonitorPassRepository.Default],
   effect: Effect.gen(function*() {
     const connections = yield* ConnectionRepository
+    const passes = yield* MonitorPassRepository
     const refresher = yield* Refresher
     const app = yield* AppConfig
     const settings = app.monitor
@@ -105,6 +107,17 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         failed: tally.failed,
         durationMs: (yield* Clock.currentTimeMillis) - started
       }
+      // For `status`: a pass that cannot be recorded is still a pass.
+      yield* passes.record(new Date(started + report.durationMs), report.durationMs, {
+        due: report.due,
+        refreshed: report.refreshed,
+        validated: report.validated,
+        warned: report.warned,
+        skipped: report.skipped,
+        needs_reauth: report.needsReauth,
+        failed: failuresOf(report),
+        failed_by_reason: report.failed
+      }).pipe(Effect.catchAll((e) => Effect.logWarning("could not record the monitor pass", e.message)))
       yield* Metric.set(monitorDue, report.due)
       yield* Metric.update(monitorTickDuration, report.durationMs / 1000)
       yield* Metric.increment(withTags(monitorTicks, { result: "ok" }))

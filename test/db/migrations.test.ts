@@ -28,6 +28,7 @@ describe("migrations", () => {
       expect(applied.map(([id]) => id)).toContain(1)
       expect(yield* tables).toEqual([
         "connect_sessions",
+        "monitor_passes",
         "oauth_connections",
         "oauth_events",
         "oauth_pending_grants",

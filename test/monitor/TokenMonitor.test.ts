@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, HashMap, Layer, Logger, Metric, Option, Redacted, Ref, Scope, TestClock } from "effect"
+import { MonitorPassRepository } from "../../src/db/MonitorPassRepository.js"
 import { ConnectionRepository } from "../../src/db/ConnectionRepository.js"
 import type { Claimed } from "../../src/db/connectionRows.js"
 import type { Outcome } from "../../src/db/connectionWrites.js"
@@ -95,6 +96,8 @@ interface World {
   readonly released: Ref.Ref<ReadonlyArray<ReadonlyArray<string>>>
   readonly published: Ref.Ref<number>
   readonly platformCalls: Ref.Ref<number>
+  /** What each tick recorded for `status`. */
+  readonly passes: Array<Readonly<Record<string, unknown>>>
 }
 
 const makeWorld = (rows: ReadonlyArray<Connection> = []) =>
@@ -105,6 +108,7 @@ const makeWorld = (rows: ReadonlyArray<Connection> = []) =>
       writes: yield* Ref.make<ReadonlyArray<Write>>([]),
       released: yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([]),
       published: yield* Ref.make(0),
+      passes: [],
       platformCalls: yield* Ref.make(0)
     } satisfies World
   })
@@ -192,9 +196,14 @@ const monitorWith = (
     publishMany: (changes) => Ref.update(world.published, (n) => n + Array.from(changes).length),
     subscribe: () => Effect.void
   })
+  // The pass's record for `status` is kept in memory here (its storage is tested on PostgreSQL).
+  const passes = Layer.mock(MonitorPassRepository, {
+    _tag: "Integrations/MonitorPassRepository",
+    record: (_at, _ms, report) => Effect.sync(() => void world.passes.push(report))
+  })
   return TokenMonitor.DefaultWithoutDependencies.pipe(
     Layer.provide(Refresher.DefaultWithoutDependencies),
-    Layer.provide(Layer.mergeAll(repository, registry, changes, config))
+    Layer.provide(Layer.mergeAll(repository, registry, changes, config, passes))
   )
 }
 
@@ -415,6 +424,8 @@ describe("token monitor (mock layers, TestClock)", () => {
         failed: 3,
         failed_by_reason: { ProviderUnavailable: 2, RateLimited: 1 }
       })
+      // And the pass is recorded for `status`, with the same figures.
+      expect(world.passes).toEqual([expect.objectContaining({ due: 3, failed: 3, failed_by_reason: { ProviderUnavailable: 2, RateLimited: 1 } })])
     }))
 
   it.effect("claims batch after batch until a claim comes back short", () =>

@@ -35,6 +35,12 @@ const MigrationStorageLive = DatabaseLive.pipe(Layer.provideMerge(WorkerConfigLi
 /** The commands that serve no API (the monitor): checked storage, and no API key generated or printed. */
 const WorkerStorageLive = StoredKeysCheckLive.pipe(Layer.provideMerge(MigrationStorageLive))
 
+/**
+ * Built before everything else, so released after everything else: its line says the service
+ * has stopped once the API, the monitor, the pool and the embedded database have.
+ */
+const StoppedLineLive = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.logInfo("stopped")))
+
 /** The API, loaded only by the commands that serve it (the monitor alone needs less memory). */
 const HttpLazyLive = explainListenFailure(Layer.unwrapEffect(
   Effect.promise(() => import("./http/server.js")).pipe(Effect.map((http) => http.HttpLive))
@@ -52,7 +58,8 @@ export const MainLive = Layer.mergeAll(MonitorLive, CleanupLive, WebhooksLive).p
   Layer.provide(HttpLazyLive),
   Layer.provide(PlatformWarningsLive),
   Layer.provide(ServicesLive),
-  Layer.provide(StorageLive)
+  Layer.provide(StorageLive),
+  Layer.provide(StoppedLineLive)
 )
 
 /** `monitor` runs the monitor whatever MONITOR_ENABLED says: that flag is about the monitor beside the API. */
@@ -60,7 +67,8 @@ const MonitorAloneLive = monitorLayer({ always: true })
 
 const MonitorOnlyLive = Layer.mergeAll(PlatformWarningsLive, MonitorAloneLive, CleanupLive, WebhooksLive).pipe(
   Layer.provide(ServicesLive),
-  Layer.provide(WorkerStorageLive)
+  Layer.provide(WorkerStorageLive),
+  Layer.provide(StoppedLineLive)
 )
 
 class MonitorPassFailed extends Data.TaggedError("MonitorPassFailed")<{ readonly failed: number }> {}

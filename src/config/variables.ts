@@ -28,6 +28,25 @@ export const checkDatabaseUrl = (raw: string): string | undefined => {
   return undefined
 }
 
+const LOG_LEVELS: Record<string, LogLevel.LogLevel> = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  all: LogLevel.All,
+  off: LogLevel.None,
+  none: LogLevel.None
+}
+
+/** LOG_LEVEL, case-insensitive; `warning` and `none` are accepted for `warn` and `off`. */
+const parseLogLevel = (raw: string): Either.Either<LogLevel.LogLevel, string> => {
+  const level = LOG_LEVELS[raw.trim().toLowerCase()]
+  return level === undefined ? Either.left("must be one of trace, debug, info, warn, error, fatal, all, off") : Either.right(level)
+}
+
 /**
  * A rule across variables, checked in the same pass as every other so that one start
  * reports all problems; each of its messages names the variable itself.
@@ -156,6 +175,9 @@ export const raw = Config.all({
     retention: Rules.duration("WEBHOOK_RETENTION", "7 days", { min: "1 hour", max: "3650 days" }),
     failedRetention: Rules.duration("WEBHOOK_FAILED_RETENTION", "30 days", { min: "1 hour", max: "3650 days" })
   }),
-  logLevel: Config.nested(Config.logLevel().pipe(Config.withDefault(LogLevel.Info)), "LOG_LEVEL"),
-  logFormat: Config.nested(Config.literal("pretty", "json")().pipe(Config.option), "LOG_FORMAT")
+  logLevel: Rules.checked("LOG_LEVEL", parseLogLevel).pipe(Config.withDefault(LogLevel.Info)),
+  logFormat: Rules.checked("LOG_FORMAT", (raw): Either.Either<"pretty" | "json", string> => {
+    const value = raw.trim().toLowerCase()
+    return value === "pretty" || value === "json" ? Either.right(value) : Either.left("must be pretty or json")
+  }).pipe(Config.option)
 })

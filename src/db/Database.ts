@@ -197,7 +197,9 @@ export const DatabaseLive = Layer.unwrapScoped(
 )
 
 const unavailable = (e: SqlError) =>
-  Effect.logWarning("database statement failed", describeCause(e.cause)).pipe(
+  // The reason as an annotation: a second message would print a second `message` key.
+  Effect.logWarning("database statement failed").pipe(
+    Effect.annotateLogs("error", describeCause(e.cause)),
     Effect.zipRight(Effect.fail(new DatabaseUnavailable({ message: "The database is unavailable; retry later" })))
   )
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -32,6 +33,9 @@ import * as Answers from "./answers.js"
 import { addWebhooksToSpec } from "./webhookDocs.js"
 import type { StoredSession } from "../db/ConnectSessionRepository.js"
 import { AuthorizeRequest, CallbackQuery, ConfirmRequest, CreateSessionRequest, DeliveriesQuery, SessionAuthorizeRequest, DeliveryPath, EventsQuery, ImportRequest, PlatformPath, UserPath, UserPlatformPath } from "./schemas.js"
+
+/** The document's version is the package's (package.json at the package root, two levels up from src/http and dist/http). */
+const packageVersion = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { readonly version: string }).version
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -326,6 +330,7 @@ export class Api extends HttpApi.make("oauth-integrations")
   .add(WebhooksGroup)
   .add(HealthGroup)
   .annotate(OpenApi.Title, "OAuth integrations")
+  .annotate(OpenApi.Version, packageVersion)
   .annotate(OpenApi.Description, "Connects users to platforms over OAuth and keeps the connections alive")
   .annotate(OpenApi.Transform, addWebhooksToSpec)
   .addError(PayloadTooLarge)

@@ -78,6 +78,8 @@ export const ConnectPageRoutes = HttpApiBuilder.Router.use((router) =>
         "x-content-type-options": "nosniff"
       })))
     )
+    // The root of the service points to its documentation.
+    yield* router.get("/", Effect.succeed(HttpServerResponse.redirect("/docs", { status: 302 })))
     yield* router.get(
       "/connect.js",
       Effect.succeed(HttpServerResponse.text(helper, { contentType: "text/javascript; charset=utf-8" }).pipe(HttpServerResponse.setHeaders({

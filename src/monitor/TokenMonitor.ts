@@ -117,7 +117,7 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         needs_reauth: report.needsReauth,
         failed: failuresOf(report),
         failed_by_reason: report.failed
-      }).pipe(Effect.catchAll((e) => Effect.logWarning("could not record the monitor pass", e.message)))
+      }).pipe(Effect.catchAll((e) => Effect.logWarning("could not record the monitor pass").pipe(Effect.annotateLogs("error", e.message))))
       yield* Metric.set(monitorDue, report.due)
       yield* Metric.update(monitorTickDuration, report.durationMs / 1000)
       yield* Metric.increment(withTags(monitorTicks, { result: "ok" }))

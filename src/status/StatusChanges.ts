@@ -111,7 +111,7 @@ export const StatusChangesLive = Layer.scoped(
     const send = (pairs: Iterable<Pair>) =>
       Effect.forEach(payloads(pairs), (payload) => sql`select pg_notify(${CHANNEL}, ${payload})`, { discard: true }).pipe(
         Effect.as(true),
-        Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes", e.message).pipe(Effect.as(false)))
+        Effect.catchAll((e) => Effect.logWarning("could not notify other processes of status changes").pipe(Effect.annotateLogs("error", e.message)).pipe(Effect.as(false)))
       )
     // A change waits NOTIFY_LINGER for others to go with it, and whatever queued while a
     // batch was being sent goes in the next one: a burst costs a few statements. A batch that

@@ -65,7 +65,7 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
 
     const warn = (what: string) => (error: { readonly message: string }) =>
-      Effect.logWarning(what, error.message).pipe(Effect.annotateLogs(tags))
+      Effect.logWarning(what).pipe(Effect.annotateLogs({ ...tags, error: error.message }))
 
     /** Claims what there is room for; gives how many rows it claimed. */
     const claim = room.take(claimSize).pipe(

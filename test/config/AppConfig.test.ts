@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Config, ConfigProvider, Duration, Effect, Logger, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Logger, LogLevel, Option, Redacted } from "effect"
 import { load } from "../../src/config/AppConfig.js"
 import { type ConfigInvalid, describeConfigError } from "../../src/config/ConfigInvalid.js"
 import type { Settings } from "../../src/config/Settings.js"
@@ -41,6 +41,16 @@ const problemsOf = (env: Record<string, string>) =>
   Effect.map(Effect.flip(withEnv(env)), (e: ConfigInvalid) => e.problems)
 
 describe("configuration", () => {
+  it.effect("LOG_LEVEL and LOG_FORMAT: the values the docs give, and problems that name the variable and list what is allowed", () =>
+    Effect.gen(function*() {
+      expect((yield* withEnv({ LOG_LEVEL: "warn", LOG_FORMAT: "json" })).logLevel).toBe(LogLevel.Warning)
+      expect((yield* withEnv({ LOG_LEVEL: "OFF" })).logLevel).toBe(LogLevel.None)
+      expect((yield* withEnv({ LOG_LEVEL: "warning" })).logLevel).toBe(LogLevel.Warning)
+      const problems = yield* problemsOf({ LOG_LEVEL: "loud", LOG_FORMAT: "xml" })
+      expect(problems).toContain("LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, all, off")
+      expect(problems).toContain("LOG_FORMAT: must be pretty or json")
+    }))
+
   it.effect("webhook endpoints: read with the rest, their problems listed with every other in one start", () =>
     Effect.gen(function*() {
       const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { WEBHOOK_EVENT_TYPES } from "../../src/domain/webhookEvents.js"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
@@ -122,6 +123,11 @@ describe("HTTP API", () => {
         const webhooks = (spec["webhooks"] ?? {}) as Record<string, { post: { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } } }>
         expect(Object.keys(webhooks)).toEqual([...WEBHOOK_EVENT_TYPES])
         const schema = webhooks["connection.needs_reauth"]?.post.requestBody.content["application/json"]?.schema
+        // The document's version is the package's; / points to the documentation.
+        expect((spec["info"] as { version?: string } | undefined)?.version).toBe(JSON.parse(readFileSync("package.json", "utf8")).version)
+        const root = yield* call(instance, "/", { key: null })
+        expect(root.status).toBe(302)
+        expect(root.headers.get("location")).toBe("/docs")
         expect(Object.keys(schema?.properties ?? {})).toEqual(["type", "id", "timestamp", "data"])
       }))
 

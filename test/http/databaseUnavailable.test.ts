@@ -104,7 +104,11 @@ describe("a stalled database", () => {
           }).pipe(Effect.tap(() => Effect.sleep(Duration.millis(BOUND_MS))))
         )
         expect({ ...fast, ms: 0 }).toEqual({ ...slow, ms: 0 })
-        expect(logs.slice(before).filter((line) => line.includes("database statement failed"))).toHaveLength(1)
+        const failed = logs.slice(before).filter((line) => line.includes("database statement failed"))
+        expect(failed).toHaveLength(1)
+        // One message key; the reason beside it as error=.
+        expect(failed[0]?.match(/(^| )message=/g)).toHaveLength(1)
+        expect(failed[0]).toMatch(/ error=/)
       }))
 
     it.effect("thirty uncached status reads at once are each answered 503 within the statement timeout, none queued behind a stuck batch", () =>

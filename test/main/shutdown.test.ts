@@ -53,6 +53,10 @@ describe("stopping the service while a platform call is in flight", () => {
       expect(fake.isLiveRefreshToken(after?.refreshToken ?? "")).toBe(true)
       expect(fake.isLiveAccessToken(after?.accessToken ?? "")).toBe(true)
       expect(service.lines.some((l) => l.includes("SIGINT again: already stopping"))).toBe(true)
+      // A line says it is stopping, the last one that it stopped (after the embedded database).
+      const stopping = service.lines.findIndex((l) => l.includes("SIGINT: stopping"))
+      expect(stopping).toBeGreaterThanOrEqual(0)
+      expect(JSON.parse(service.lines.at(-1) ?? "{}")).toMatchObject({ message: "stopped" })
     } finally {
       await db.close()
       await fake.close()

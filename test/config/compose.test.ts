@@ -12,7 +12,8 @@ const Compose = Schema.Struct({
     service: Schema.Struct({
       env_file: Schema.String,
       environment: Schema.Record({ key: Schema.String, value: Schema.String }),
-      volumes: Schema.optional(Schema.Array(Schema.String))
+      volumes: Schema.optional(Schema.Array(Schema.String)),
+      healthcheck: Schema.Struct({ test: Schema.Array(Schema.String) })
     })
   })
 })
@@ -40,6 +41,13 @@ const composeEnvironment = (dotenv: Readonly<Record<string, string | undefined>>
 }
 
 describe("docker compose from .env.example", () => {
+  it("checks the service's health with what the image has (node), against GET /health on the port it serves", () => {
+    const [kind, command, flag, script] = service.healthcheck.test
+    expect([kind, command, flag]).toEqual(["CMD", "node", "-e"])
+    expect(script).toContain(`http://127.0.0.1:${service.environment["PORT"]}/health`)
+    expect(script).toContain("process.exit(r.ok ? 0 : 1)")
+  })
+
   it("refuses to start until the secrets and FRONTEND_URL are set in .env, naming each", () => {
     const { missing } = composeEnvironment(example)
     expect(missing.map((m) => m.split(":")[0])).toEqual(["TOKEN_ENCRYPTION_KEYS", "API_KEYS", "FRONTEND_URL"])

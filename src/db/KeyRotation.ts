@@ -25,6 +25,19 @@ export interface BatchResult {
 /** Rows per statement: each batch is one read and one write. */
 export const ROTATION_BATCH = 500
 
+/** A batch's counts from the rows read, those opened and re-sealed, and those the write changed; where the next one starts. */
+const batchResult = <Row>(
+  rows: ReadonlyArray<Row>,
+  limit: number,
+  opened: number,
+  written: number,
+  unreadable: number,
+  cursor: (row: Row) => string
+): BatchResult => {
+  const last = rows[rows.length - 1]
+  return { resealed: written, changed: opened - written, unreadable, next: rows.length < limit || last === undefined ? null : cursor(last) }
+}
+
 const buffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**
@@ -98,13 +111,7 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
           where c.id = i.id and c.key_id = i.old_key and c.access_token is not distinct from i.old_access
             and c.refresh_token is not distinct from i.old_refresh
           returning c.id`
-        const last = rows[rows.length - 1]
-        return {
-          resealed: written.length,
-          changed: done.length - written.length,
-          unreadable,
-          next: rows.length < limit || last === undefined ? null : last.id
-        } satisfies BatchResult
+        return batchResult(rows, limit, done.length, written.length, unreadable, (row) => row.id)
       }).pipe(orUnavailable)
 
     const pendingGrants = (after: string, limit: number) =>
@@ -138,13 +145,7 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
             as i(id, old_key, old_access, access, refresh)
           where g.id = i.id and g.key_id = i.old_key and g.access_token = i.old_access
           returning g.id`
-        const last = rows[rows.length - 1]
-        return {
-          resealed: written.length,
-          changed: done.length - written.length,
-          unreadable,
-          next: rows.length < limit || last === undefined ? null : last.id
-        } satisfies BatchResult
+        return batchResult(rows, limit, done.length, written.length, unreadable, (row) => row.id)
       }).pipe(orUnavailable)
 
     const authorizationRequests = (after: string, limit: number) =>
@@ -169,13 +170,7 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
             ${done.map((d) => d.verifier)}::bytea[]) as i(hash, old_key, old, verifier)
           where s.state_hash = i.hash and s.key_id = i.old_key and s.code_verifier = i.old
           returning 1 as n`
-        const last = rows[rows.length - 1]
-        return {
-          resealed: written.length,
-          changed: done.length - written.length,
-          unreadable,
-          next: rows.length < limit || last === undefined ? null : Buffer.from(last.stateHash).toString("hex")
-        } satisfies BatchResult
+        return batchResult(rows, limit, done.length, written.length, unreadable, (row) => Buffer.from(row.stateHash).toString("hex"))
       }).pipe(orUnavailable)
 
     const batches: Record<SealedTable, { readonly start: string; readonly run: (after: string, limit: number) => Effect.Effect<BatchResult, unknown> }> = {

@@ -6,6 +6,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Settings } from "../config/Settings.js"
+import { allowedOriginsOf, originPolicyOf } from "../oauth/redirectPolicy.js"
 import { jsonForScript } from "./callbackPage.js"
 
 /** assets/ at the package root: the same two levels up from src/http and dist/http. */
@@ -14,17 +15,15 @@ export const assetsDirectory = fileURLToPath(new URL("../../assets/", import.met
 const asset = (name: string) => readFileSync(`${assetsDirectory}${name}`, "utf8")
 const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`
 
-/** The origins the page answers to: FRONTEND_URL's and OAUTH_ALLOWED_ORIGINS. */
-export const pageOrigins = (settings: Pick<Settings, "frontendUrl" | "allowedOrigins">) => [
-  ...new Set([settings.frontendUrl.origin, ...settings.allowedOrigins.map((o) => new URL(o).origin)])
-]
+/** The origins the page answers to: the redirect policy's (FRONTEND_URL's and OAUTH_ALLOWED_ORIGINS), each once. */
+export const pageOrigins = (settings: Settings) => [...new Set(allowedOriginsOf(originPolicyOf(settings)))]
 
 /**
  * The connect page, whole: its style and script inline, allowed by their hashes and nothing
  * else (no CDN, no font, no other origin); framed only by the allowed origins; the session's
  * secret, in the fragment, is never sent to a server.
  */
-export const connectPage = (settings: Pick<Settings, "frontendUrl" | "allowedOrigins">) => {
+export const connectPage = (settings: Settings) => {
   const style = asset("connect-page.css")
   const script = asset("connect-page.js")
   const origins = pageOrigins(settings)

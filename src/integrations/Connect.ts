@@ -8,7 +8,6 @@ import type { Connection } from "../domain/Connection.js"
 import {
   AuthorizationDenied,
   InvalidCallback,
-  InvalidReturnTo,
   InvalidState,
   NotConnected,
   type DatabaseUnavailable,
@@ -19,7 +18,7 @@ import {
 } from "../domain/errors.js"
 import { challengeS256, generateState, generateVerifier, hashState } from "../oauth/pkce.js"
 import { checkIssuer, type IssuerMismatch } from "../oauth/issuer.js"
-import { checkReturnTo } from "../oauth/redirectPolicy.js"
+import { originPolicyOf, returnToOrFail } from "../oauth/redirectPolicy.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 import { StatusChangesLive, StatusChanges } from "../status/StatusChanges.js"
 import { Statuses } from "../status/Statuses.js"
@@ -115,22 +114,12 @@ export class Connect extends Effect.Service<Connect>()("Integrations/Connect", {
     const changes = yield* StatusChanges
     const app = yield* AppConfig
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
-    const policy = {
-      deployEnv: app.deployEnv,
-      frontendUrl: app.frontendUrl,
-      allowedOrigins: app.allowedOrigins,
-      strictEnvMatch: app.oauth.strictEnvMatch
-    }
+    const policy = originPolicyOf(app)
 
     const authorize = (userId: string, platform: string, options: AuthorizeOptions = {}) =>
       Effect.gen(function*() {
         const provider = yield* registry.get(platform)
-        const returnTo = options.returnTo === undefined
-          ? null
-          : yield* Either.match(checkReturnTo(options.returnTo, policy), {
-            onLeft: (rule) => Effect.fail(new InvalidReturnTo({ rule })),
-            onRight: (url) => Effect.succeed(url.toString())
-          })
+        const returnTo = yield* returnToOrFail(options.returnTo, policy)
         const mode = options.mode ?? "redirect"
         const t = yield* now
         const state = yield* generateState

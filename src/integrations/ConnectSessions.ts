@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, Either, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Option, Redacted } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ConnectSessionRepository, type StoredSession } from "../db/ConnectSessionRepository.js"
-import { InvalidReturnTo, NotInSession, SessionInvalid } from "../domain/errors.js"
-import { checkReturnTo } from "../oauth/redirectPolicy.js"
+import { NotInSession, SessionInvalid } from "../domain/errors.js"
+import { originPolicyOf, returnToOrFail } from "../oauth/redirectPolicy.js"
 import { ProviderRegistry } from "../registry/ProviderRegistry.js"
 
 export interface NewSession {
@@ -36,17 +36,11 @@ export class ConnectSessions extends Effect.Service<ConnectSessions>()("Integrat
     const sessions = yield* ConnectSessionRepository
     const registry = yield* ProviderRegistry
     const app = yield* AppConfig
-    const policy = {
-      deployEnv: app.deployEnv,
-      frontendUrl: app.frontendUrl,
-      allowedOrigins: app.allowedOrigins,
-      strictEnvMatch: app.oauth.strictEnvMatch
-    }
+    const policy = originPolicyOf(app)
 
     const platformsOf = (asked: ReadonlyArray<string> | undefined) =>
       Effect.gen(function*() {
-        const listed = yield* registry.platforms
-        if (asked === undefined) return listed.filter((p) => p.configured).map((p) => p.key)
+        if (asked === undefined) return (yield* registry.platforms).filter((p) => p.configured).map((p) => p.key)
         const unique = [...new Set(asked)]
         // Unknown or not configured: the error of the first such, naming its variables.
         yield* Effect.forEach(unique, (key) => registry.get(key), { discard: true })
@@ -56,12 +50,7 @@ export class ConnectSessions extends Effect.Service<ConnectSessions>()("Integrat
     const create = (input: NewSession) =>
       Effect.gen(function*() {
         const platforms = yield* platformsOf(input.platforms)
-        const returnTo = input.returnTo === undefined
-          ? null
-          : yield* Either.match(checkReturnTo(input.returnTo, policy), {
-            onLeft: (rule) => Effect.fail(new InvalidReturnTo({ rule })),
-            onRight: (url) => Effect.succeed(url.toString())
-          })
+        const returnTo = yield* returnToOrFail(input.returnTo, policy)
         const t = new Date(yield* Clock.currentTimeMillis)
         const secret = randomBytes(32).toString("base64url")
         const session: StoredSession = {

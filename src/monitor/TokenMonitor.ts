@@ -107,8 +107,8 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         failed: tally.failed,
         durationMs: (yield* Clock.currentTimeMillis) - started
       }
-      // For `status`: a pass that cannot be recorded is still a pass.
-      yield* passes.record(new Date(started + report.durationMs), report.durationMs, {
+      // What the log line and `status` show of the pass.
+      const figures = {
         due: report.due,
         refreshed: report.refreshed,
         validated: report.validated,
@@ -117,21 +117,13 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
         needs_reauth: report.needsReauth,
         failed: failuresOf(report),
         failed_by_reason: report.failed
-      }).pipe(Effect.catchAll((e) => Effect.logWarning("could not record the monitor pass").pipe(Effect.annotateLogs("error", e.message))))
+      }
+      // For `status`: a pass that cannot be recorded is still a pass.
+      yield* passes.record(new Date(started + report.durationMs), report.durationMs, figures).pipe(Effect.catchAll((e) => Effect.logWarning("could not record the monitor pass").pipe(Effect.annotateLogs("error", e.message))))
       yield* Metric.set(monitorDue, report.due)
       yield* Metric.update(monitorTickDuration, report.durationMs / 1000)
       yield* Metric.increment(withTags(monitorTicks, { result: "ok" }))
-      yield* Effect.logInfo("monitor tick").pipe(Effect.annotateLogs({
-        due: report.due,
-        refreshed: report.refreshed,
-        validated: report.validated,
-        warned: report.warned,
-        skipped: report.skipped,
-        needs_reauth: report.needsReauth,
-        failed: failuresOf(report),
-        failed_by_reason: report.failed,
-        duration_ms: report.durationMs
-      }))
+      yield* Effect.logInfo("monitor tick").pipe(Effect.annotateLogs({ ...figures, duration_ms: report.durationMs }))
       return report
     })
 

@@ -1,6 +1,6 @@
-import { Either } from "effect"
+import { Effect, Either } from "effect"
 import type { DeployEnv } from "../config/DeployEnv.js"
-import { RedirectUriInvalid } from "../domain/errors.js"
+import { InvalidReturnTo, RedirectUriInvalid } from "../domain/errors.js"
 
 export interface OriginPolicy {
   readonly deployEnv: DeployEnv
@@ -9,6 +9,19 @@ export interface OriginPolicy {
   /** Also refuse production-looking hosts under development. */
   readonly strictEnvMatch: boolean
 }
+
+/** The policy of a configuration: FRONTEND_URL, OAUTH_ALLOWED_ORIGINS, DEPLOY_ENV, STRICT_ENV_MATCH. */
+export const originPolicyOf = (settings: {
+  readonly deployEnv: DeployEnv
+  readonly frontendUrl: URL
+  readonly allowedOrigins: ReadonlyArray<string>
+  readonly oauth: { readonly strictEnvMatch: boolean }
+}): OriginPolicy => ({
+  deployEnv: settings.deployEnv,
+  frontendUrl: settings.frontendUrl,
+  allowedOrigins: settings.allowedOrigins,
+  strictEnvMatch: settings.oauth.strictEnvMatch
+})
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"])
 
@@ -86,3 +99,12 @@ export const checkReturnTo = (value: string, policy: OriginPolicy): Either.Eithe
   if (!allowedOriginsOf(policy).includes(url.origin)) return Either.left("must be on FRONTEND_URL's origin or one of OAUTH_ALLOWED_ORIGINS")
   return Either.right(url)
 }
+
+/** A caller's `return_to`, checked (null when none was given): InvalidReturnTo names the rule it breaks. */
+export const returnToOrFail = (value: string | undefined, policy: OriginPolicy): Effect.Effect<string | null, InvalidReturnTo> =>
+  value === undefined
+    ? Effect.succeed(null)
+    : Either.match(checkReturnTo(value, policy), {
+      onLeft: (rule) => Effect.fail(new InvalidReturnTo({ rule })),
+      onRight: (url) => Effect.succeed(url.toString())
+    })

@@ -4,7 +4,7 @@ import type { Settings } from "../config/Settings.js"
 import { type DeployEnv, isDevelopment } from "../config/DeployEnv.js"
 import * as Rules from "../config/rules.js"
 import type { PkceSupport, PlatformDefinition, PlatformSettings } from "../platforms/definition.js"
-import { checkRedirectUri } from "./redirectPolicy.js"
+import { checkRedirectUri, originPolicyOf } from "./redirectPolicy.js"
 
 /** Whether a platform can be used, and if not, what to set. */
 export type Availability =
@@ -85,12 +85,7 @@ export const readSettings = (definition: PlatformDefinition, app: Settings): Eff
     if (definition.client === "confidential" && Option.isNone(c.clientSecret)) problems.push(`${prefix}_CLIENT_SECRET: is required`)
     const pkce = pkceProblem(definition, c.pkce, app.deployEnv)
     if (pkce !== undefined) problems.push(`${prefix}_PKCE: ${pkce}`)
-    const redirect = checkRedirectUri(definition.key, `${prefix}_REDIRECT_URI`, Option.getOrUndefined(c.redirectUri), {
-      deployEnv: app.deployEnv,
-      frontendUrl: app.frontendUrl,
-      allowedOrigins: app.allowedOrigins,
-      strictEnvMatch: app.oauth.strictEnvMatch
-    })
+    const redirect = checkRedirectUri(definition.key, `${prefix}_REDIRECT_URI`, Option.getOrUndefined(c.redirectUri), originPolicyOf(app))
     if (Either.isLeft(redirect)) problems.push(redirect.left.message)
     if (problems.length > 0 || Either.isLeft(redirect)) return { _tag: "Misconfigured", problems } as const
 

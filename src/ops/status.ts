@@ -1,5 +1,5 @@
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Console, Data, Effect, Option } from "effect"
+import { Clock, Console, Data, Effect, Option } from "effect"
 import { orUnavailable } from "../db/Database.js"
 import { MonitorPassRepository } from "../db/MonitorPassRepository.js"
 
@@ -40,7 +40,7 @@ export const readStatus = Effect.gen(function*() {
     from webhook_deliveries`.pipe(orUnavailable)
   const last = yield* passes.last
   return {
-    at: (now?.now ?? new Date()).toISOString(),
+    at: (now?.now ?? new Date(yield* Clock.currentTimeMillis)).toISOString(),
     connections,
     dueWithinHour: due,
     failing: failing.map((f) => ({ ...f, since: f.since?.toISOString() ?? null })),

@@ -16,6 +16,7 @@ import { StoredKeysCheckLive } from "./db/storedKeys.js"
 import { DatabaseUnavailable } from "./domain/errors.js"
 import { CleanupLive } from "./integrations/Cleanup.js"
 import { LoggingLive } from "./logging.js"
+import { withTracing } from "./observability/tracing.js"
 import { makeRunMainKeepingSignals } from "./runtime.js"
 import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { KeyRotation } from "./db/KeyRotation.js"
@@ -137,8 +138,8 @@ const announceSignal = (signal: NodeJS.Signals, rank: number) =>
 
 cli(process.argv).pipe(
   reportFailure,
-  // No span exporter is configured: spans (per statement, per platform call) would cost without being read.
-  Effect.withTracerEnabled(false),
+  // Spans exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the tracer is off.
+  withTracing,
   Effect.provide(LoggingLive),
   Effect.provide(EnvironmentLive()),
   Effect.provide(NodeContext.layer),

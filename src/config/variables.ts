@@ -2,6 +2,7 @@ import { Array as Arr, Config, ConfigError, Duration, Either, LogLevel, Option, 
 import { DeployEnvConfig, isDevelopment } from "./DeployEnv.js"
 import * as Rules from "./rules.js"
 import { apiKeysConfig, encryptionKeysConfig, weakApiKeys } from "./secrets.js"
+import { tracingConfig } from "./tracing.js"
 
 const databaseUrlVariable = (name: string) =>
   Rules.secret(name, (c) =>
@@ -175,6 +176,8 @@ export const raw = Config.all({
     retention: Rules.duration("WEBHOOK_RETENTION", "7 days", { min: "1 hour", max: "3650 days" }),
     failedRetention: Rules.duration("WEBHOOK_FAILED_RETENTION", "30 days", { min: "1 hour", max: "3650 days" })
   }),
+  // Read here for its problems to be listed with the others; the tracer reads it itself (main.ts).
+  tracing: tracingConfig,
   logLevel: Rules.checked("LOG_LEVEL", parseLogLevel).pipe(Config.withDefault(LogLevel.Info)),
   logFormat: Rules.checked("LOG_FORMAT", (raw): Either.Either<"pretty" | "json", string> => {
     const value = raw.trim().toLowerCase()

@@ -5,6 +5,7 @@ import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Duration, Effect, Either, Exit, Metric, Option, Schema } from "effect"
 import { CircuitOpen, DatabaseUnavailable, RateLimited } from "../domain/errors.js"
@@ -25,7 +26,21 @@ export const apiSecurityHeaders: ReadonlyArray<readonly [string, string]> = [
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 const CONNECTION_TAILS = new Set(["authorize", "confirm", "refresh", "token"])
-const PLAIN_ROUTES = new Set(["/v1/platforms", "/health", "/health/providers", "/metrics", "/docs", "/openapi.json"])
+const PLAIN_ROUTES = new Set([
+  "/",
+  "/v1/platforms",
+  "/v1/connect/sessions",
+  "/v1/connect/session",
+  "/v1/webhooks/deliveries",
+  "/health",
+  "/health/providers",
+  "/metrics",
+  "/docs",
+  "/openapi.json",
+  "/connect",
+  "/connect.js"
+])
+const SESSION_TAILS = new Set(["authorize"])
 
 /**
  * The route template of a path, for metric labels: only the API's own routes, with ids as
@@ -48,13 +63,22 @@ export const routeOf = (path: string, platforms: ReadonlySet<string>): string =>
     return "other"
   }
   if (parts[0] === "oauth" && parts[2] === "callback" && parts.length === 3 && parts[1] !== undefined) return `/oauth/${platform(parts[1])}/callback`
+  if (parts[0] === "v1" && parts[1] === "connect" && parts[2] === "session" && parts[3] === "platforms" && parts[4] !== undefined) {
+    if (parts.length === 5) return `/v1/connect/session/platforms/${platform(parts[4])}`
+    if (parts.length === 6 && SESSION_TAILS.has(parts[5] ?? "")) return `/v1/connect/session/platforms/${platform(parts[4])}/${parts[5]}`
+  }
+  if (parts[0] === "v1" && parts[1] === "webhooks" && parts[2] === "deliveries" && parts.length === 5 && parts[4] === "retry") {
+    return "/v1/webhooks/deliveries/{id}/retry"
+  }
   const plain = `/${parts.join("/")}`
   return PLAIN_ROUTES.has(plain) ? plain : "other"
 }
 
 /**
- * Counts and times every request by method, route template and status, and logs failures.
- * A log line names the route template, never the URL: a callback's query holds a code and a state.
+ * Counts and times every request by method, route template and status, logs failures, and
+ * traces each as a server span (child of the caller's `traceparent`, when it sends one).
+ * A log line or a span names the route template, never the URL: a callback's query holds a
+ * code and a state.
  */
 export const observeRequests = (platforms: ReadonlySet<string>) => {
   // Made once per (method, route, status), a bounded set, not per request.
@@ -66,7 +90,16 @@ export const observeRequests = (platforms: ReadonlySet<string>) => {
       const route = routeOf(request.url, platforms)
       const method = METHODS.has(request.method) ? request.method : "other"
       const start = yield* Effect.clockWith((c) => c.currentTimeNanos)
+      const parent = HttpTraceContext.fromHeaders(request.headers)
       return yield* app.pipe(
+        Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
+        // Named and described by the route template alone: the URL's query may hold a code and a state.
+        Effect.withSpan(`${method} ${route}`, {
+          kind: "server",
+          captureStackTrace: false,
+          ...(Option.isSome(parent) ? { parent: parent.value } : { root: true }),
+          attributes: { "http.request.method": method, "http.route": route }
+        }),
         Effect.onExit((exit) =>
           Effect.gen(function*() {
             const end = yield* Effect.clockWith((c) => c.currentTimeNanos)

@@ -1,5 +1,6 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -52,6 +53,8 @@ export const serveApi = Layer.unwrapEffect(
   Effect.map(ProviderRegistry, (registry) =>
     HttpApiBuilder.serve(observeRequests(new Set(registry.keys))).pipe(
       HttpServer.withLogAddress,
+      // observeRequests makes each request's span: the built-in one records the whole URL and every header.
+      HttpMiddleware.withTracerDisabledWhen(() => true),
       Layer.provide(ApiLive),
       // find-my-way's default refuses path parameters over 100 characters as unknown routes;
       // user ids may have 200, and a longer one should be a 400 naming user_id.

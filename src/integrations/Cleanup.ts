@@ -81,7 +81,7 @@ export const cleanupPass = (runs: CleanupRuns) =>
       yield* Effect.logInfo("cleanup deleted").pipe(Effect.annotateLogs({ ...deleted, duration_ms: durationMs }))
     }
     return deleted
-  })
+  }).pipe(Effect.withSpan("cleanup.pass", { root: true, captureStackTrace: false }))
 
 /** Passes forever on `schedule`, the first one at once. */
 export const runCleanup = (runs: CleanupRuns, schedule: Schedule.Schedule<unknown> = cleanupSchedule) =>

@@ -124,8 +124,9 @@ export class TokenMonitor extends Effect.Service<TokenMonitor>()("Integrations/T
       yield* Metric.update(monitorTickDuration, report.durationMs / 1000)
       yield* Metric.increment(withTags(monitorTicks, { result: "ok" }))
       yield* Effect.logInfo("monitor tick").pipe(Effect.annotateLogs({ ...figures, duration_ms: report.durationMs }))
+      yield* Effect.annotateCurrentSpan({ ...figures, failed_by_reason: JSON.stringify(figures.failed_by_reason) })
       return report
-    })
+    }).pipe(Effect.withSpan("monitor.pass", { root: true, captureStackTrace: false }))
 
     /** A tick whose failure, or defect, is logged and counted, never raised: the daemon outlives it. */
     const safeTick = tick.pipe(

@@ -53,6 +53,8 @@ const send = (
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> =>
   client.execute(request).pipe(
     Effect.catchAll((error) => Effect.fail(new ProviderUnavailable({ platform, reason: isTimeout(error) ? "timeout" : "network" }))),
+    // On the attempt's span (see registry/resilient.ts): the status, never the URL (a revocation's may hold the token).
+    Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
     Effect.flatMap((response): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderUnavailable | RateLimited> => {
       if (response.status === 429) {
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {

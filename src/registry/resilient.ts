@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit, Metric } from "effect"
+import { Cause, Effect, Exit, Metric, Option } from "effect"
 import type { ProviderError } from "../domain/errors.js"
 import { RequestGuard } from "../oauth/http.js"
 import type { OAuthClient } from "../oauth/OAuthClient.js"
@@ -38,16 +38,39 @@ export const makeResilientProvider = (client: OAuthClient, policy: ResiliencePol
       onSuccess: () => calls(operation, "ok")
     })
 
-  /** The engine's requests are the policy's: each one observed by the breaker, within the operation's deadline. */
+  /** The outcome attribute of a span: ok, or the error's tag. */
+  const outcomeOf = (exit: Exit.Exit<unknown, ProviderError>) =>
+    Exit.isSuccess(exit) ? "ok" : Option.match(Cause.failureOption(exit.cause), { onNone: () => "defect", onSome: (e) => e._tag })
+
+  /**
+   * The engine's requests are the policy's: each one observed by the breaker, within the
+   * operation's deadline. Traced as a span per operation (`platform.<operation>`, with the
+   * attempts it took) over a span per attempt (`platform.<operation>.attempt`); neither
+   * carries a URL, a token or a code.
+   */
   const run = (operation: string, options: { readonly retry: boolean; readonly tokenEndpoint: boolean }) =>
   <A>(effect: Effect.Effect<A, ProviderError>): Effect.Effect<A, ProviderError> =>
-    policy.operation(
-      (deadline) =>
-        Effect.provideService(effect, RequestGuard, {
-          observe: (request) => policy.request(request, deadline, options.tokenEndpoint ? timed(operation) : undefined)
-        }),
-      options
-    ).pipe(observe(operation))
+    Effect.suspend(() => {
+      let attempts = 0
+      const attempt = Effect.suspend(() => {
+        const n = ++attempts
+        return effect.pipe(
+          Effect.onExit((exit) => Effect.annotateCurrentSpan("outcome", outcomeOf(exit))),
+          Effect.withSpan(`platform.${operation}.attempt`, { kind: "client", captureStackTrace: false, attributes: { platform, operation, attempt: n } })
+        )
+      })
+      return policy.operation(
+        (deadline) =>
+          Effect.provideService(attempt, RequestGuard, {
+            observe: (request) => policy.request(request, deadline, options.tokenEndpoint ? timed(operation) : undefined)
+          }),
+        options
+      ).pipe(
+        observe(operation),
+        Effect.onExit((exit) => Effect.annotateCurrentSpan({ outcome: outcomeOf(exit), attempts })),
+        Effect.withSpan(`platform.${operation}`, { captureStackTrace: false, attributes: { platform, operation } })
+      )
+    })
 
   const retried = { retry: true, tokenEndpoint: false }
 

@@ -73,7 +73,9 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
         const t = yield* now
         const claimed = yield* repository.claim(endpoint.name, owner, t, new Date(t.getTime() + Duration.toMillis(lease)), claimSize).pipe(
           Effect.tapError(warn("could not claim webhook deliveries; trying again")),
-          Effect.orElseSucceed((): ReadonlyArray<ClaimedDelivery> => [])
+          Effect.orElseSucceed((): ReadonlyArray<ClaimedDelivery> => []),
+          // Not traced: a poll every second would be a trace every second; each delivery is one.
+          Effect.withTracerEnabled(false)
         )
         yield* room.release(claimSize - claimed.length)
         yield* Queue.offerAll(work, claimed)
@@ -100,11 +102,26 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
       }
     }
 
+    /** One attempt, traced as a span of its own (the endpoint's name, never its URL or a secret). */
     const attempt = (delivery: ClaimedDelivery) =>
       Effect.flatMap(Clock.currentTimeMillis, (started) =>
         Effect.promise(() => sender.post(signDelivery(endpoint.secrets, delivery.messageId, new Date(started), delivery.body), delivery.body)).pipe(
           Effect.flatMap((answer) => Effect.zipWith(Clock.currentTimeMillis, Random.next, (at, random) => decide(delivery, answer, new Date(at), random)))
-        ))
+        )).pipe(
+          Effect.tap((result) =>
+            Effect.annotateCurrentSpan({
+              outcome: result.status === "pending" ? "retrying" : result.status,
+              result: result.result,
+              ...(result.responseStatus === null ? {} : { "http.response.status_code": result.responseStatus })
+            })
+          ),
+          Effect.withSpan("webhook.delivery", {
+            kind: "client",
+            root: true,
+            captureStackTrace: false,
+            attributes: { "webhook.endpoint": endpoint.name, "webhook.delivery_id": delivery.id, "webhook.id": delivery.messageId, attempt: delivery.attempts + 1 }
+          })
+        )
 
     const worker = Queue.take(work).pipe(
       Effect.flatMap((delivery) =>
@@ -145,7 +162,8 @@ const deliverTo = (endpoint: WebhookEndpoint, doorbell: Queue.Dequeue<void>, own
       repository.recordAttempts(owner, batch).pipe(
         Effect.zipRight(observe(batch)),
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.upTo(lease))),
-        Effect.catchAll(warn("could not record webhook attempts; their deliveries are made again once their leases run out"))
+        Effect.catchAll(warn("could not record webhook attempts; their deliveries are made again once their leases run out")),
+        Effect.withSpan("webhook.record", { root: true, captureStackTrace: false, attributes: { "webhook.endpoint": endpoint.name, deliveries: batch.length } })
       )
     const writer = Queue.takeBetween(results, 1, RESULTS_BATCH).pipe(
       Effect.flatMap((batch) => Effect.uninterruptible(write(Arr.fromIterable(batch)))),
@@ -203,6 +221,7 @@ export const WebhooksLive = Layer.scopedDiscard(
     )
     yield* Effect.forEach(webhooks.endpoints, (endpoint, i) => Effect.forkScoped(deliverTo(endpoint, doorbells[i]!, owner)), { discard: true })
     yield* repository.oldestPending.pipe(
+      Effect.withTracerEnabled(false),
       Effect.flatMap((oldest) =>
         Effect.flatMap(Clock.currentTimeMillis, (ms) =>
           Metric.set(webhookOldestPending, Option.match(oldest, { onNone: () => 0, onSome: (at) => Math.max(0, ms - at.getTime()) / 1000 })))

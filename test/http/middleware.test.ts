@@ -15,6 +15,11 @@ describe("route templates for metrics", () => {
     expect(routeOf("/v1/users/u-9/events?limit=2", platforms)).toBe("/v1/users/{user_id}/events")
     expect(routeOf("/oauth/bing/callback?code=secret", platforms)).toBe("/oauth/bing/callback")
     expect(routeOf("/health/providers", platforms)).toBe("/health/providers")
+    expect(routeOf("/v1/connect/sessions", platforms)).toBe("/v1/connect/sessions")
+    expect(routeOf("/v1/connect/session/platforms/gsc/authorize", platforms)).toBe("/v1/connect/session/platforms/gsc/authorize")
+    expect(routeOf("/v1/connect/session/platforms/zz9", platforms)).toBe("/v1/connect/session/platforms/{platform}")
+    expect(routeOf("/v1/webhooks/deliveries/8812/retry", platforms)).toBe("/v1/webhooks/deliveries/{id}/retry")
+    expect(routeOf("/connect", platforms)).toBe("/connect")
   })
 
   it("never lets a caller create new series", () => {
@@ -31,7 +36,10 @@ describe("route templates for metrics", () => {
       "/v1/users/u/onboarding/step-6",
       "/v1/users/u/events/1",
       "/oauth/gsc/callback/x",
-      "/health/x"
+      "/health/x",
+      "/v1/connect/session/platforms/gsc/token",
+      "/v1/webhooks/deliveries/1/x",
+      "/connect/x"
     ]) {
       expect(routeOf(path, platforms), path).toBe("other")
     }

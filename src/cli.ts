@@ -1,7 +1,9 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Layer, type Option, type Redacted } from "effect"
+import { Console, Data, Effect, Either, Layer, type Option, type Redacted } from "effect"
+import { type CommandDoc, interpret, type OptionDoc, PROGRAM } from "./cliHelp.js"
+import { packageVersion } from "./oauth/userAgent.js"
 
 /** What `backfill` was asked to do. */
 export interface BackfillArgs {
@@ -31,66 +33,90 @@ export interface Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate,
   readonly status: (options: { readonly json: boolean; readonly url: Option.Option<string> }) => Effect.Effect<void, EStatus, R>
 }
 
-/** `serve | monitor [--once] | migrate | backfill | rotate-keys [--status] | status [--json] [--url]`; `serve` is what `npm start` runs. */
+/** Arguments the command line refuses before any command runs; the message says what is allowed. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+const option = (name: string, description: string, extra: Partial<Pick<OptionDoc, "value" | "repeatable">> = {}): OptionDoc => ({ name, description, ...extra })
+
+/** Each command and option, described once: for the parser and for the help. */
+const docs = {
+  once: option("--once", "Run one pass and exit; non-zero when a refresh failed for another reason than needs_reauth"),
+  source: "A legacy SQLite database (default: alwrity.db when no --workspace is given)",
+  workspace: option("--workspace", "A legacy workspace directory: every workspace_<id>/db/alwrity_<id>.db under it is read", { value: "dir" }),
+  dryRun: option("--dry-run", "Read and report; write nothing"),
+  platform: option("--platform", "Only this platform's table: gsc, bing, wordpress or wix", { value: "platform", repeatable: true }),
+  fernetKey: option(
+    "--fernet-key",
+    "A Fernet key of the legacy WordPress.com and Wix token columns, beside WORDPRESS_TOKEN_ENCRYPTION_KEY, WIX_TOKEN_ENCRYPTION_KEY and OAUTH_TOKEN_ENCRYPTION_KEY",
+    { value: "key", repeatable: true }
+  ),
+  verify: option("--verify", "Then refresh (or validate) each connection brought over once, and report per platform what still works"),
+  keyStatus: option("--status", "Only print how many stored rows each key id seals (nothing is re-sealed)"),
+  json: option("--json", "Print the report as JSON, for scripts"),
+  url: option("--url", "Also ask the running instance at this URL for its circuit breakers (/health/providers)", { value: "url" })
+}
+
+export const COMMANDS: ReadonlyArray<CommandDoc> = [
+  { name: "serve", description: "Run the HTTP API and, unless MONITOR_ENABLED=false, the token monitor (what npm start runs)", options: [] },
+  { name: "monitor", description: "Run the token monitor and the webhook deliveries without the API", options: [docs.once] },
+  { name: "migrate", description: "Apply pending database migrations and exit (serve and monitor apply them too)", options: [] },
+  {
+    name: "backfill",
+    args: "[<source>...]",
+    description: "Bring the connections of the legacy SQLite databases in (read-only on them; a re-run imports nothing new)",
+    options: [docs.workspace, docs.dryRun, docs.platform, docs.fernetKey, docs.verify]
+  },
+  {
+    name: "rotate-keys",
+    description: "Re-seal every stored secret under the first key of TOKEN_ENCRYPTION_KEYS, online beside running replicas; a second run continues",
+    options: [docs.keyStatus]
+  },
+  {
+    name: "status",
+    description: "Print connections per platform and status, those due within the hour, those failing, the last monitor pass and the pending webhook deliveries",
+    options: [docs.json, docs.url]
+  }
+]
+
+const described = (name: string) => COMMANDS.find((c) => c.name === name)?.description ?? ""
+
+/**
+ * `serve | monitor [--once] | migrate | backfill | rotate-keys [--status] | status [--json] [--url]`;
+ * `serve` is what `npm start` runs. Help, the version and arguments that cannot be right are
+ * answered before the parser (see cliHelp.ts); the parser runs the command.
+ */
 export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>(
   programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>
 ) => {
-  const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(
-    Command.withDescription("Run the HTTP API and the token monitor")
-  )
-  const once = Options.boolean("once").pipe(Options.withDescription("Run one pass and exit (non-zero if a refresh failed)"))
+  const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(Command.withDescription(described("serve")))
+  const once = Options.boolean("once").pipe(Options.withDescription(docs.once.description))
   const monitor = Command.make("monitor", { once }, ({ once }): Effect.Effect<void, EOnce | EMonitor, R> => once ? programs.monitorOnce : Layer.launch(programs.monitor)).pipe(
-    Command.withDescription("Run the token monitor without the API")
+    Command.withDescription(described("monitor"))
   )
-  const migrate = Command.make("migrate", {}, () => programs.migrate).pipe(
-    Command.withDescription("Apply pending database migrations and exit")
-  )
+  const migrate = Command.make("migrate", {}, () => programs.migrate).pipe(Command.withDescription(described("migrate")))
   const backfill = Command.make("backfill", {
-    sources: Args.text({ name: "source" }).pipe(
-      Args.withDescription("A legacy SQLite database (default: alwrity.db when no --workspace is given)"),
-      Args.repeated
-    ),
-    workspace: Options.directory("workspace", { exists: "yes" }).pipe(
-      Options.withDescription("A legacy workspace directory: every workspace_<id>/db/alwrity_<id>.db under it is read"),
-      Options.optional
-    ),
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Read and report; write nothing")),
-    platforms: Options.choice("platform", ["gsc", "bing", "wordpress", "wix"]).pipe(
-      Options.withDescription("Only this platform's table (repeat for several)"),
-      Options.repeated
-    ),
-    fernetKeys: Options.redacted("fernet-key").pipe(
-      Options.withDescription("A Fernet key of the legacy WordPress.com and Wix token columns, beside WORDPRESS_TOKEN_ENCRYPTION_KEY, WIX_TOKEN_ENCRYPTION_KEY and OAUTH_TOKEN_ENCRYPTION_KEY"),
-      Options.repeated
-    ),
-    verify: Options.boolean("verify").pipe(
-      Options.withDescription("Then refresh (or validate) each connection brought over once, and report per platform what still works")
-    )
-  }, (args) => programs.backfill(args)).pipe(
-    Command.withDescription("Bring the connections of the legacy SQLite databases in (read-only on them; a re-run imports nothing new)")
-  )
+    sources: Args.text({ name: "source" }).pipe(Args.withDescription(docs.source), Args.repeated),
+    workspace: Options.directory("workspace", { exists: "yes" }).pipe(Options.withDescription(docs.workspace.description), Options.optional),
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription(docs.dryRun.description)),
+    platforms: Options.choice("platform", ["gsc", "bing", "wordpress", "wix"]).pipe(Options.withDescription(docs.platform.description), Options.repeated),
+    fernetKeys: Options.redacted("fernet-key").pipe(Options.withDescription(docs.fernetKey.description), Options.repeated),
+    verify: Options.boolean("verify").pipe(Options.withDescription(docs.verify.description))
+  }, (args) => programs.backfill(args)).pipe(Command.withDescription(described("backfill")))
   const rotateKeys = Command.make("rotate-keys", {
-    status: Options.boolean("status").pipe(Options.withDescription("Only print how many stored rows each key id seals"))
-  }, (options) => programs.rotateKeys(options)).pipe(
-    Command.withDescription(
-      "Re-seal every stored secret under the first key of TOKEN_ENCRYPTION_KEYS, online beside running replicas; a second run continues"
-    )
-  )
+    status: Options.boolean("status").pipe(Options.withDescription(docs.keyStatus.description))
+  }, (options) => programs.rotateKeys(options)).pipe(Command.withDescription(described("rotate-keys")))
   const status = Command.make("status", {
-    json: Options.boolean("json").pipe(Options.withDescription("Print the report as JSON, for scripts")),
-    url: Options.text("url").pipe(
-      Options.withDescription("Also ask the running instance at this URL for its circuit breakers (/health/providers)"),
-      Options.optional
-    )
-  }, (options) => programs.status(options)).pipe(
-    Command.withDescription(
-      "Print connections per platform and status, those due within the hour, those failing, the last monitor pass and the pending webhook deliveries"
-    )
-  )
-  const root = Command.make("oauth-integrations").pipe(
+    json: Options.boolean("json").pipe(Options.withDescription(docs.json.description)),
+    url: Options.text("url").pipe(Options.withDescription(docs.url.description), Options.optional)
+  }, (options) => programs.status(options)).pipe(Command.withDescription(described("status")))
+  const root = Command.make(PROGRAM).pipe(
     Command.withDescription("OAuth integrations service"),
     Command.withSubcommands([serve, monitor, migrate, backfill, rotateKeys, status])
   )
-  return Command.run(root, { name: "oauth-integrations", version: "0.1.0" })
+  const run = Command.run(root, { name: PROGRAM, version: packageVersion })
+  return (argv: ReadonlyArray<string>) =>
+    Either.match(interpret(argv.slice(2), COMMANDS, packageVersion, process.stdout.isTTY === true), {
+      onLeft: (message) => Effect.fail(new UsageError({ message })),
+      onRight: (request) => (request._tag === "Help" ? Console.log(request.text.trimEnd()) : run(argv))
+    })
 }
-

@@ -3,7 +3,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Data, Effect, Layer, Option } from "effect"
 import type { BackfillFailed } from "./backfill/command.js"
-import { makeCli } from "./cli.js"
+import { makeCli, UsageError } from "./cli.js"
 import { AppConfigLive, WorkerConfigLive } from "./config/AppConfig.js"
 import { ConfigInvalid } from "./config/ConfigInvalid.js"
 import { explainListenFailure } from "./config/listen.js"
@@ -118,6 +118,7 @@ const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     const failure = Option.getOrUndefined(Cause.failureOption(cause))
     if (failure instanceof ConfigInvalid) return Console.error(failure.problems.map((p) => `error: ${p}`).join("\n"))
     if (ValidationError.isValidationError(failure)) return Effect.void // @effect/cli has printed the usage
+    if (failure instanceof UsageError) return Console.error(`error: ${failure.message}`)
     if (failure instanceof MonitorPassFailed) return Console.error(`error: ${failure.failed} refresh(es) failed in this pass`)
     if (failure instanceof DatabaseUnavailable || isBackfillFailed(failure) || isTagged(failure, "RotationIncomplete") || isTagged(failure, "InstanceUnreachable")) {
       return Console.error(`error: ${failure.message}`)

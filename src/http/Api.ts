@@ -5,7 +5,9 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import type { HttpMethod } from "@effect/platform/HttpMethod"
 import * as OpenApi from "@effect/platform/OpenApi"
+import type * as JsonSchema from "@effect/platform/OpenApiJsonSchema"
 import { Context, Schema } from "effect"
 import {
   CircuitOpen,
@@ -79,9 +81,35 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("Int
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
 
+/**
+ * What any request with a body may be refused for before its handler runs: a body that is not
+ * JSON or does not read (400), one over 64 KiB (413), another content type (415).
+ */
+const withBodyErrors = <Name extends string, Method extends HttpMethod, Path, UrlParams, Payload, Headers, Success, Error, R, RE>(
+  endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method, Path, UrlParams, Payload, Headers, Success, Error, R, RE>
+) => endpoint.addError(BadRequest).addError(PayloadTooLarge).addError(UnsupportedMediaType)
+
+/** What a call to the platform may fail with (ProviderError), on the operations that make one. */
+const withPlatformErrors = <Name extends string, Method extends HttpMethod, Path, UrlParams, Payload, Headers, Success, Error, R, RE>(
+  endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method, Path, UrlParams, Payload, Headers, Success, Error, R, RE>
+) =>
+  endpoint
+    .addError(InvalidGrant)
+    .addError(InvalidClient)
+    .addError(ProviderResponseInvalid)
+    .addError(ProviderUnavailable)
+    .addError(RateLimited)
+    .addError(CircuitOpen)
 
 export class PlatformsGroup extends HttpApiGroup.make("platforms")
-  .add(HttpApiEndpoint.get("list", "/v1/platforms").addSuccess(Answers.Platforms))
+  .add(
+    HttpApiEndpoint.get("list", "/v1/platforms")
+      .addSuccess(Answers.Platforms)
+      .annotateContext(OpenApi.annotations({
+        summary: "List the platforms",
+        description: "Every platform: key, display name, configured, not configured or misconfigured with the variables to fix, breaker health"
+      }))
+  )
   .middleware(Authentication)
   .annotate(OpenApi.Description, "The platforms this service offers and whether each is configured")
 {}
@@ -91,96 +119,126 @@ export class ConnectionsGroup extends HttpApiGroup.make("connections")
     HttpApiEndpoint.get("list", "/v1/users/:user_id/connections")
       .setPath(UserPath)
       .addSuccess(Answers.Connections)
-      .annotate(OpenApi.Description, "The status of every platform for a user (one database round trip, cached)")
+      .addError(BadRequest)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "List a user's connections",
+        description: "The status of every platform for a user (one database round trip, cached)"
+      }))
   )
   .add(
     HttpApiEndpoint.get("status", "/v1/users/:user_id/connections/:platform")
       .setPath(UserPlatformPath)
       .addSuccess(Answers.ConnectionStatus)
+      .addError(BadRequest)
       .addError(UnknownPlatform)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Get a connection",
+        description: "One platform's status for a user: whether it is connected, its status, accounts, details, error, and whether the platform is degraded"
+      }))
   )
   .add(
     HttpApiEndpoint.post("authorize", "/v1/users/:user_id/connections/:platform/authorize")
       .setPath(UserPlatformPath)
       .setPayload(AuthorizeRequest)
       .addSuccess(Answers.AuthUrl)
+      .pipe(withBodyErrors, withPlatformErrors)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(InvalidReturnTo)
-      .addError(InvalidGrant)
-      .addError(PayloadTooLarge)
-      .annotate(OpenApi.Description, "Starts a connection: the URL to send the user to")
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Start a connection",
+        description: "Starts a connection: the URL to send the user to. return_to must be on FRONTEND_URL's origin or OAUTH_ALLOWED_ORIGINS"
+      }))
   )
   .add(
     HttpApiEndpoint.post("confirm", "/v1/users/:user_id/connections/:platform/confirm")
       .setPath(UserPlatformPath)
       .setPayload(ConfirmRequest)
       .addSuccess(Answers.ConnectionStatus)
+      .pipe(withBodyErrors)
       .addError(UnknownPlatform)
       .addError(InvalidConfirmation)
       .addError(ConfirmationRefused)
-      .addError(PayloadTooLarge)
-      .annotate(
-        OpenApi.Description,
-        "Confirms a pending grant for the user logged in where the browser landed (user_id): connected when the flow was started for that user; otherwise 403, and the grant is revoked"
-      )
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Confirm a pending grant",
+        description:
+          "Confirms a pending grant for the user logged in where the browser landed (user_id): connected when the flow was started for that user; otherwise 403, and the grant is revoked"
+      }))
   )
   .add(
     HttpApiEndpoint.post("refresh", "/v1/users/:user_id/connections/:platform/refresh")
       .setPath(UserPlatformPath)
       .addSuccess(Answers.ConnectionStatus)
+      .pipe(withBodyErrors, withPlatformErrors)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(NotConnected)
       .addError(ReauthRequired)
-      .addError(InvalidGrant)
       .addError(ConnectionUnreadable)
       .addError(RefreshInProgress)
-      .addError(PayloadTooLarge)
-      .annotate(OpenApi.Description, "Refreshes the access token now (validates it for platforms whose tokens do not expire)")
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Refresh a connection",
+        description: "Refreshes the access token now (validates it for platforms whose tokens do not expire)"
+      }))
   )
   .add(
     HttpApiEndpoint.get("token", "/v1/users/:user_id/connections/:platform/token")
       .setPath(UserPlatformPath)
       .addSuccess(Answers.AccessToken)
+      .pipe(withPlatformErrors)
+      .addError(BadRequest)
       .addError(Forbidden)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(NotConnected)
       .addError(ReauthRequired)
-      .addError(InvalidGrant)
       .addError(ConnectionUnreadable)
       .addError(RefreshInProgress)
-      .annotate(OpenApi.Description, "A fresh access token, for trusted back ends (a key from TOKEN_API_KEYS)")
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Get an access token",
+        description:
+          "A fresh access token, for trusted back ends (a key from TOKEN_API_KEYS). While the stored token is valid, a refresh that fails or is still under way gives it with refresh_error set"
+      }))
   )
   .add(
     HttpApiEndpoint.put("import", "/v1/users/:user_id/connections/:platform/import")
       .setPath(UserPlatformPath)
       .setPayload(ImportRequest)
       .addSuccess(Answers.Imported)
+      .pipe(withBodyErrors)
       .addError(Forbidden)
       .addError(UnknownPlatform)
-      .addError(PayloadTooLarge)
-      .annotate(
-        OpenApi.Description,
-        "Brings in a connection made elsewhere, stored sealed (a key from TOKEN_API_KEYS: it writes secrets). The same body twice changes nothing; a different one replaces the stored tokens only when it is newer (updated_at, or now)"
-      )
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Import a connection",
+        description:
+          "Brings in a connection made elsewhere, stored sealed (a key from TOKEN_API_KEYS: it writes secrets). The same body twice changes nothing; a different one replaces the stored tokens only when it is newer (updated_at, or now)"
+      }))
   )
   .add(
     HttpApiEndpoint.del("disconnect", "/v1/users/:user_id/connections/:platform")
       .setPath(UserPlatformPath)
       .addSuccess(Answers.Disconnected)
+      .pipe(withBodyErrors)
       .addError(UnknownPlatform)
       .addError(NotConnected)
-      .annotate(OpenApi.Description, "Revokes the grant at the platform where it can, and forgets the tokens")
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Disconnect",
+        description: "Revokes the grant at the platform where it can, and forgets the tokens"
+      }))
   )
-  .addError(DatabaseUnavailable)
-  .addError(ProviderUnavailable)
-  .addError(RateLimited)
-  .addError(CircuitOpen)
-  .addError(InvalidClient)
-  .addError(ProviderResponseInvalid)
   .middleware(Authentication)
+  .annotate(
+    OpenApi.Description,
+    "A user's connection to each platform: its status, connecting (authorize, then confirm), its access token, refreshing, importing and disconnecting it"
+  )
 {}
 
 export class CallbackGroup extends HttpApiGroup.make("oauth")
@@ -190,12 +248,15 @@ export class CallbackGroup extends HttpApiGroup.make("oauth")
       .setUrlParams(CallbackQuery)
       .addSuccess(HttpApiSchema.Empty(302))
       .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/html" })))
+      .addError(BadRequest)
       .addError(UnknownPlatform)
-      .annotate(
-        OpenApi.Description,
-        "The platform sends the browser here. Redirect mode: 302 to return_to with platform, status and reason. Popup mode: a page that posts the result to FRONTEND_URL's origin and closes."
-      )
+      .annotateContext(OpenApi.annotations({
+        summary: "OAuth callback",
+        description:
+          "The platform sends the browser here. Redirect mode: 302 to return_to with platform, status and reason. Popup mode: a page that posts the result to FRONTEND_URL's origin and closes."
+      }))
   )
+  .annotate(OpenApi.Description, "Where the platforms send the browser back after the user's authorisation; no API key")
 {}
 
 export class OnboardingGroup extends HttpApiGroup.make("onboarding")
@@ -203,10 +264,15 @@ export class OnboardingGroup extends HttpApiGroup.make("onboarding")
     HttpApiEndpoint.get("stepFive", "/v1/users/:user_id/onboarding/step-5")
       .setPath(UserPath)
       .addSuccess(Answers.StepFive)
-      .annotate(OpenApi.Description, "Whether at least one platform is connected")
+      .addError(BadRequest)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Onboarding step 5",
+        description: "Whether at least one platform is connected"
+      }))
   )
-  .addError(DatabaseUnavailable)
   .middleware(Authentication)
+  .annotate(OpenApi.Description, "The onboarding check of a user's connections")
 {}
 
 export class EventsGroup extends HttpApiGroup.make("events")
@@ -215,10 +281,15 @@ export class EventsGroup extends HttpApiGroup.make("events")
       .setPath(UserPath)
       .setUrlParams(EventsQuery)
       .addSuccess(Answers.Events)
-      .annotate(OpenApi.Description, "A user's connection events, newest first; page with next_before")
+      .addError(BadRequest)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "List a user's events",
+        description: "A user's connection events, newest first; page with next_before"
+      }))
   )
-  .addError(DatabaseUnavailable)
   .middleware(Authentication)
+  .annotate(OpenApi.Description, "The record of what happened to each user's connections")
 {}
 
 /** The connect session the page's calls carry (X-Connect-Session), live and for one user. */
@@ -236,56 +307,60 @@ export class ConnectSessionsGroup extends HttpApiGroup.make("connectSessions")
     HttpApiEndpoint.post("create", "/v1/connect/sessions")
       .setPayload(CreateSessionRequest)
       .addSuccess(Answers.ConnectSessionCreated, { status: 201 })
+      .pipe(withBodyErrors)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(InvalidReturnTo)
-      .addError(PayloadTooLarge)
-      .annotate(
-        OpenApi.Description,
-        "A connect session for one user, valid CONNECT_SESSION_TTL (30 minutes), limited to the listed platforms (default: every configured one): the connect page's URL, its secret in the fragment"
-      )
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Create a connect session",
+        description:
+          "A connect session for one user, valid CONNECT_SESSION_TTL (30 minutes), limited to the listed platforms (default: every configured one): the connect page's URL, its secret in the fragment"
+      }))
   )
-  .addError(DatabaseUnavailable)
   .middleware(Authentication)
+  .annotate(OpenApi.Description, "Sessions of the connect page, made by the application's back end for the user logged in")
 {}
 
 export class ConnectSessionGroup extends HttpApiGroup.make("connectSession")
   .add(
     HttpApiEndpoint.get("view", "/v1/connect/session")
       .addSuccess(Answers.ConnectSessionView)
-      .annotate(OpenApi.Description, "The session's platforms, each with its status")
+      .annotateContext(OpenApi.annotations({
+        summary: "View the session",
+        description: "The session's platforms, each with its status"
+      }))
   )
   .add(
     HttpApiEndpoint.post("authorize", "/v1/connect/session/platforms/:platform/authorize")
       .setPath(PlatformPath)
       .setPayload(SessionAuthorizeRequest)
       .addSuccess(Answers.AuthUrl)
+      .pipe(withBodyErrors, withPlatformErrors)
       .addError(NotInSession)
       .addError(UnknownPlatform)
       .addError(PlatformNotConfigured)
       .addError(InvalidReturnTo)
-      .addError(InvalidGrant)
-      .addError(PayloadTooLarge)
-      .annotate(
-        OpenApi.Description,
-        "Starts a connection of one of the session's platforms: in a popup (the default), or in redirect mode coming back to the connect page (CONNECT_PAGE_URL)"
-      )
+      .annotateContext(OpenApi.annotations({
+        summary: "Connect one of the session's platforms",
+        description:
+          "Starts a connection of one of the session's platforms: in a popup (the default), or in redirect mode coming back to the connect page (CONNECT_PAGE_URL)"
+      }))
   )
   .add(
     HttpApiEndpoint.del("disconnect", "/v1/connect/session/platforms/:platform")
       .setPath(PlatformPath)
       .addSuccess(Answers.Disconnected)
+      .pipe(withBodyErrors)
       .addError(NotInSession)
       .addError(UnknownPlatform)
       .addError(NotConnected)
-      .annotate(OpenApi.Description, "Disconnects one of the session's platforms, when the session allows it")
+      .annotateContext(OpenApi.annotations({
+        summary: "Disconnect one of the session's platforms",
+        description: "Disconnects one of the session's platforms, when the session allows it"
+      }))
   )
-  .addError(DatabaseUnavailable)
-  .addError(ProviderUnavailable)
-  .addError(RateLimited)
-  .addError(CircuitOpen)
-  .addError(InvalidClient)
-  .addError(ProviderResponseInvalid)
+  // SessionAuthentication reads the session from the database: every call may answer DatabaseUnavailable.
   .middleware(SessionAuthentication)
   .annotate(OpenApi.Description, "What the connect page calls, with its session (X-Connect-Session) and nothing else")
 {}
@@ -295,29 +370,98 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
     HttpApiEndpoint.get("deliveries", "/v1/webhooks/deliveries")
       .setUrlParams(DeliveriesQuery)
       .addSuccess(Answers.WebhookDeliveries)
-      .annotate(OpenApi.Description, "Webhook deliveries, newest first, of one status (pending, delivered, failed) or all; page with next_before")
+      .addError(BadRequest)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "List webhook deliveries",
+        description: "Webhook deliveries, newest first, of one status (pending, delivered, failed) or all; page with next_before"
+      }))
   )
   .add(
     HttpApiEndpoint.post("retry", "/v1/webhooks/deliveries/:id/retry")
       .setPath(DeliveryPath)
       .addSuccess(Answers.WebhookDelivery, { status: 202 })
+      .pipe(withBodyErrors)
       .addError(DeliveryNotFound)
       .addError(EndpointNotConfigured)
-      .addError(PayloadTooLarge)
-      .annotate(
-        OpenApi.Description,
-        "Makes a delivery due now: a failed or delivered one is sent again on a fresh schedule, with the same webhook-id"
-      )
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Send a delivery again",
+        description:
+          "Makes a delivery due now: a failed or delivered one is sent again on a fresh schedule, with the same webhook-id"
+      }))
   )
-  .addError(DatabaseUnavailable)
   .middleware(Authentication)
   .annotate(OpenApi.Description, "The outbox of signed webhooks: what was sent where, and sending again")
 {}
 
 export class HealthGroup extends HttpApiGroup.make("health")
-  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Answers.Health).addError(DatabaseUnavailable))
-  .add(HttpApiEndpoint.get("providers", "/health/providers").addSuccess(Answers.ProvidersHealth))
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(Answers.Health)
+      .addError(DatabaseUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Service health",
+        description: "200 when the database answers, 503 otherwise (within 2 s)"
+      }))
+  )
+  .add(
+    HttpApiEndpoint.get("providers", "/health/providers")
+      .addSuccess(Answers.ProvidersHealth)
+      .annotateContext(OpenApi.annotations({
+        summary: "Platform health",
+        description: "Each platform's breaker state and health"
+      }))
+  )
+  .annotate(OpenApi.Description, "Whether the service, its database and the platforms answer; no API key")
 {}
+
+const DECODE_ERROR = "#/components/schemas/HttpApiDecodeError"
+
+const isDecodeError = (schema: JsonSchema.JsonSchema): boolean => "$ref" in schema && schema.$ref === DECODE_ERROR
+
+/** The members of a union (AnyObject and Empty are anyOf too, but one schema each). */
+const membersOf = (schema: JsonSchema.JsonSchema): ReadonlyArray<JsonSchema.JsonSchema> =>
+  "anyOf" in schema && !("$id" in schema) ? schema.anyOf : [schema]
+
+/** The _tag of an error's answers: its component's name, or the inline schema's _tag. */
+const tagOf = (schema: JsonSchema.JsonSchema): string | undefined => {
+  if ("$ref" in schema) return schema.$ref.split("/").pop()
+  const tag = "properties" in schema ? schema.properties["_tag"] : undefined
+  return tag !== undefined && "enum" in tag ? String(tag.enum[0]) : undefined
+}
+
+/**
+ * Each error answer of an operation described by the errors it may carry (the framework names
+ * only the first). HttpApi also declares its HttpApiDecodeError as a 400 of every operation, but
+ * errorResponses answers a decode failure as BadRequest, which the operations that can be
+ * refused declare: that schema, never sent, is dropped, and so is the 400 of the others.
+ */
+const documentErrors = (responses: OpenApi.OpenAPISpecResponses): OpenApi.OpenAPISpecResponses =>
+  Object.fromEntries(Object.entries(responses).flatMap(([status, response]) => {
+    const schema = response.content?.["application/json"]?.schema
+    if (Number(status) < 400 || schema === undefined) return [[status, response]]
+    const members = membersOf(schema).filter((member) => !isDecodeError(member))
+    const [first] = members
+    if (first === undefined) return []
+    const tags = members.map(tagOf)
+    return [[status, {
+      description: tags.every((tag) => tag !== undefined) ? tags.join(" or ") : response.description,
+      content: { "application/json": { schema: members.length === 1 ? first : { anyOf: members } } }
+    }]]
+  }))
+
+/** Every operation's error answers documented as documentErrors says (OpenApi.Transform hands the document untyped). */
+const withDocumentedErrors = (spec: Record<string, any>): Record<string, any> => {
+  const paths: OpenApi.OpenAPISpecPaths = spec["paths"]
+  return {
+    ...spec,
+    paths: Object.fromEntries(Object.entries(paths).map(([path, item]) => [
+      path,
+      Object.fromEntries(Object.entries(item).map(([method, op]) => [method, { ...op, responses: documentErrors(op.responses) }]))
+    ]))
+  }
+}
 
 export class Api extends HttpApi.make("oauth-integrations")
   .add(PlatformsGroup)
@@ -332,8 +476,5 @@ export class Api extends HttpApi.make("oauth-integrations")
   .annotate(OpenApi.Title, "OAuth integrations")
   .annotate(OpenApi.Version, packageVersion)
   .annotate(OpenApi.Description, "Connects users to platforms over OAuth and keeps the connections alive")
-  .annotate(OpenApi.Transform, addWebhooksToSpec)
-  .addError(PayloadTooLarge)
-  .addError(UnsupportedMediaType)
-  .addError(BadRequest)
+  .annotate(OpenApi.Transform, (spec) => addWebhooksToSpec(withDocumentedErrors(spec)))
 {}

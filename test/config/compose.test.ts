@@ -1,10 +1,12 @@
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
-import { parseEnv } from "node:util"
+import { execFile } from "node:child_process"
+import { copyFileSync, existsSync, readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { parseEnv, promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Schema } from "effect"
 import { parse } from "yaml"
 import { loadSettings } from "../../src/config/AppConfig.js"
+import { markdownSection, theBlock } from "../support/markdown.js"
 import { scratchDirectory } from "../support/processes.js"
 
 const Compose = Schema.Struct({
@@ -13,12 +15,18 @@ const Compose = Schema.Struct({
       env_file: Schema.String,
       environment: Schema.Record({ key: Schema.String, value: Schema.String }),
       volumes: Schema.optional(Schema.Array(Schema.String)),
-      healthcheck: Schema.Struct({ test: Schema.Array(Schema.String) })
+      healthcheck: Schema.Struct({
+        test: Schema.Array(Schema.String),
+        interval: Schema.optional(Schema.String),
+        start_period: Schema.optional(Schema.String)
+      })
     })
   })
 })
 
-const compose = Schema.decodeUnknownSync(Compose)(parse(readFileSync("docker-compose.yml", "utf8")))
+const composeFile: unknown = parse(readFileSync("docker-compose.yml", "utf8"))
+const compose = Schema.decodeUnknownSync(Compose)(composeFile)
+const serviceNames = Object.keys(Schema.decodeUnknownSync(Schema.Struct({ services: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }))(composeFile).services)
 const service = compose.services.service
 const example = parseEnv(readFileSync(".env.example", "utf8"))
 
@@ -99,4 +107,70 @@ describe("docker compose from .env.example", () => {
     expect(readFileSync("Dockerfile", "utf8")).not.toMatch(/\.data/)
     expect(readFileSync("docker-compose.yml", "utf8")).toMatch(/pgdata:\/var\/lib\/postgresql\/data/)
   })
+})
+
+describe("README, Docker, against docker-compose.yml", () => {
+  const docker = markdownSection("README.md", "### Docker")
+  const commands = theBlock(docker, "sh", "docker compose up")
+  const lines = commands.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"))
+  const variablesIn = (text: string) => Array.from(text.matchAll(/`([A-Z][A-Z0-9_]+)`/g), (m) => m[1] ?? "")
+  /** The variables named in the section from `start` to the first `end` after it. */
+  const clause = (start: string, end: string) => {
+    const at = docker.indexOf(start)
+    expect(at, `the Docker section says "${start}"`).toBeGreaterThanOrEqual(0)
+    return variablesIn(docker.slice(at, docker.indexOf(end, at)))
+  }
+  const interpolated = (value: string) => value.includes("${")
+
+  it("says compose refuses to start without exactly the variables it requires of .env", () => {
+    const required = Object.entries(service.environment).filter(([, value]) => /\$\{[A-Z0-9_]+:\?/.test(value)).map(([name]) => name)
+    expect(clause("refuses to start until", ";").sort()).toEqual(required.sort())
+  })
+
+  it("says compose sets exactly the variables it gives the service whatever .env says", () => {
+    const fixed = Object.entries(service.environment).filter(([, value]) => !interpolated(value)).map(([name]) => name)
+    expect(clause("Compose sets", "itself").sort()).toEqual(fixed.sort())
+  })
+
+  it("names only variables that reach the service: set by compose, or a line of .env.example, which env_file hands over", () => {
+    expect(service.env_file).toBe(".env")
+    const known = new Set([...Object.keys(service.environment), ...Object.keys(example)])
+    expect(variablesIn(docker).filter((name) => !known.has(name))).toEqual([])
+  })
+
+  it("gives compose v2's commands, on the services the compose file has", () => {
+    const composeLines = lines.filter((line) => line.startsWith("docker"))
+    expect(composeLines.length).toBeGreaterThan(0)
+    for (const line of composeLines) expect(line).toMatch(/^docker compose /)
+    for (const [, name] of composeLines.join("\n").matchAll(/^docker compose (?:logs|exec|restart|stop|start)(?: -\w+)* ([a-z][\w-]*)/gm)) {
+      expect(serviceNames).toContain(name)
+    }
+  })
+
+  it("states the healthcheck's timing as the compose file has it", () => {
+    const [, every, startPeriod] = /every (\d+) s after a (\d+) s start period/.exec(docker) ?? []
+    expect(`${every}s`).toBe(service.healthcheck.interval)
+    expect(`${startPeriod}s`).toBe(service.healthcheck.start_period)
+    expect(service.healthcheck.test.join(" ")).toContain("/health")
+  })
+
+  it.effect("its commands, run on a copy of .env.example, make a .env compose starts from and the service accepts in production", () =>
+    Effect.gen(function*() {
+      const cwd = scratchDirectory()
+      copyFileSync(".env.example", join(cwd, ".env.example"))
+      // Everything but compose itself and the request to the running service.
+      const script = lines.filter((line) => !line.startsWith("docker ") && !line.startsWith("curl ")).join("\n")
+      yield* Effect.promise(() =>
+        promisify(execFile)("bash", ["-e", "-c", script], { cwd, env: { PATH: `${dirname(process.execPath)}:${process.env["PATH"] ?? ""}` } })
+      )
+      const dotenv = parseEnv(readFileSync(join(cwd, ".env"), "utf8"))
+      const { environment, missing } = composeEnvironment(dotenv)
+      expect(missing).toEqual([])
+      const entries = Object.entries(environment).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== "")
+      const settings = yield* loadSettings({ servesApi: true }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries))))
+      expect(settings.deployEnv).toBe("production")
+      expect(settings.frontendUrl.protocol).toBe("https:")
+      expect(settings.encryptionKeys).toHaveLength(1)
+      expect(settings.apiKeys).toHaveLength(1)
+    }))
 })

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { WEBHOOK_EVENT_TYPES } from "../../src/domain/webhookEvents.js"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Clock, Duration, Effect, Redacted } from "effect"
+import { Clock, Duration, Effect, Redacted, Schema } from "effect"
 import { pgClientLayer } from "../../src/db/Database.js"
 import {
   AuthUrlPayloadJson,
@@ -43,6 +43,55 @@ const until = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (value: A) => boole
   })
 
 const authorizePath = "/v1/users/u1/connections/gsc/authorize"
+
+/** The parts of /openapi.json the documentation tests read; schemas stay opaque until read. */
+const OpenApiDocument = Schema.Struct({
+  tags: Schema.Array(Schema.Struct({ name: Schema.String, description: Schema.optional(Schema.String) })),
+  paths: Schema.Record({
+    key: Schema.String,
+    value: Schema.Record({
+      key: Schema.String,
+      value: Schema.Struct({
+        tags: Schema.Array(Schema.String),
+        description: Schema.optional(Schema.String),
+        responses: Schema.Record({
+          key: Schema.String,
+          value: Schema.Struct({
+            description: Schema.String,
+            content: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Struct({ schema: Schema.Unknown }) }))
+          })
+        })
+      })
+    })
+  }),
+  components: Schema.Struct({ schemas: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
+})
+
+const Ref = Schema.Struct({ $ref: Schema.String })
+const AnyOf = Schema.Struct({ anyOf: Schema.Array(Schema.Unknown) })
+const ErrorObject = Schema.Struct({
+  required: Schema.Array(Schema.String),
+  properties: Schema.Struct({ _tag: Schema.Struct({ enum: Schema.Tuple(Schema.String) }) })
+})
+
+/**
+ * The error answers one operation documents: status → each error's _tag → the fields its body
+ * must carry, read from the schema itself (a component it refers to, or inline).
+ */
+const documentedErrors = (spec: typeof OpenApiDocument.Type, method: string, path: string) => {
+  const operation = spec.paths[path]?.[method]
+  if (operation === undefined) throw new Error(`${method} ${path} is not in the document`)
+  const resolve = (schema: unknown): unknown =>
+    Schema.is(Ref)(schema) ? spec.components.schemas[schema.$ref.replace("#/components/schemas/", "")] : schema
+  return Object.fromEntries(Object.entries(operation.responses).filter(([status]) => Number(status) >= 400).map(([status, response]) => {
+    const schema = response.content?.["application/json"]?.schema
+    const members = Schema.is(AnyOf)(schema) ? schema.anyOf : [schema]
+    return [status, Object.fromEntries(members.map((member) => {
+      const error = Schema.decodeUnknownSync(ErrorObject)(resolve(member))
+      return [error.properties._tag.enum[0], [...error.required].sort()]
+    }))]
+  }))
+}
 
 describe("HTTP API", () => {
   layer(HarnessLive(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -129,6 +178,58 @@ describe("HTTP API", () => {
         expect(root.status).toBe(302)
         expect(root.headers.get("location")).toBe("/docs")
         expect(Object.keys(schema?.properties ?? {})).toEqual(["type", "id", "timestamp", "data"])
+      }))
+
+    it.effect("the OpenAPI document describes every operation and every tag it uses", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const spec = yield* json(yield* call(instance, "/openapi.json", { key: null }), OpenApiDocument)
+        const tags = new Map(spec.tags.map((tag) => [tag.name, tag.description ?? ""]))
+        const operations = Object.entries(spec.paths).flatMap(([path, item]) =>
+          Object.entries(item).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${path}`, operation })))
+        expect(operations.length).toBeGreaterThanOrEqual(20)
+        for (const { name, operation } of operations) {
+          expect(operation.description?.trim() ?? "", name).not.toBe("")
+          expect(operation.tags.length, name).toBeGreaterThan(0)
+          for (const tag of operation.tags) expect(tags.get(tag)?.trim() ?? "", `${name}: tag ${tag}`).not.toBe("")
+        }
+      }))
+
+    it.effect("the OpenAPI document lists, per operation, the errors that operation can answer, with their schemas", () =>
+      Effect.gen(function*() {
+        const { instance } = yield* Harness
+        const spec = yield* json(yield* call(instance, "/openapi.json", { key: null }), OpenApiDocument)
+        const token = documentedErrors(spec, "get", "/v1/users/{user_id}/connections/{platform}/token")
+        expect(Object.keys(token).sort()).toEqual(["400", "401", "403", "404", "409", "502", "503"])
+        expect(Object.keys(token["409"] ?? {}).sort()).toEqual(["ConnectionUnreadable", "InvalidGrant", "PlatformNotConfigured", "ReauthRequired"])
+        expect(token["409"]?.["ReauthRequired"]).toEqual(["_tag", "message", "platform", "status"])
+        expect(Object.keys(token["503"] ?? {}).sort()).toEqual(["CircuitOpen", "DatabaseUnavailable", "ProviderUnavailable", "RateLimited", "RefreshInProgress"])
+        expect(token["503"]?.["CircuitOpen"]).toEqual(["_tag", "platform", "retry_after_ms"])
+        expect(token["403"]).toEqual({ Forbidden: ["_tag", "message"] })
+
+        const authorize = documentedErrors(spec, "post", "/v1/users/{user_id}/connections/{platform}/authorize")
+        expect(Object.keys(authorize).sort()).toEqual(["400", "401", "404", "409", "413", "415", "502", "503"])
+        expect(authorize["400"]).toEqual({ BadRequest: ["_tag", "field", "message"], InvalidReturnTo: ["_tag", "rule"] })
+        expect(authorize["401"]).toEqual({ Unauthorized: ["_tag", "message"] })
+        expect(authorize["404"]).toEqual({ UnknownPlatform: ["_tag", "known", "platform"] })
+        expect(authorize["409"]).toEqual({ InvalidGrant: ["_tag", "platform"], PlatformNotConfigured: ["_tag", "platform", "problems"] })
+
+        // Operations that neither call a platform nor look one up do not document what only those give.
+        expect(documentedErrors(spec, "get", "/v1/users/{user_id}/events")).toEqual({
+          400: { BadRequest: ["_tag", "field", "message"] },
+          401: { Unauthorized: ["_tag", "message"] },
+          503: { DatabaseUnavailable: ["_tag", "message"] }
+        })
+        const disconnect = documentedErrors(spec, "delete", "/v1/users/{user_id}/connections/{platform}")
+        expect(Object.keys(disconnect).sort()).toEqual(["400", "401", "404", "413", "415", "503"])
+        expect(Object.keys(disconnect["404"] ?? {}).sort()).toEqual(["NotConnected", "UnknownPlatform"])
+        // No parameter, no body, no database: nothing to refuse but the key.
+        expect(documentedErrors(spec, "get", "/v1/platforms")).toEqual({ 401: { Unauthorized: ["_tag", "message"] } })
+        // The connect page's calls answer the session's errors, not the API key's.
+        expect(documentedErrors(spec, "get", "/v1/connect/session")).toEqual({
+          401: { SessionInvalid: ["_tag", "message", "reason"] },
+          503: { DatabaseUnavailable: ["_tag", "message"] }
+        })
       }))
 
     it.effect("GET /v1/platforms lists every platform with its configuration state", () =>

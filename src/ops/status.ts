@@ -88,11 +88,18 @@ export const formatStatus = (report: StatusReport): string => {
     }`
   )
   const pass = report.lastMonitorPass
+  /** The pass's failures by reason, when it recorded them: ` (ProviderUnavailable 1, RateLimited 2)`. */
+  const failedByReason = (reasons: unknown) => {
+    if (typeof reasons !== "object" || reasons === null) return ""
+    const parts = Object.entries(reasons).filter(([, n]) => typeof n === "number" && n > 0).map(([reason, n]) => `${reason} ${String(n)}`)
+    return parts.length === 0 ? "" : ` (${parts.join(", ")})`
+  }
   out.push(
     pass === null
       ? "last monitor pass: none recorded"
       : `last monitor pass: ${ago(pass.finishedAt, report.at)} ago, ${pass.durationMs} ms: ` +
-        ["due", "refreshed", "validated", "warned", "skipped", "needs_reauth", "failed"].map((k) => `${k} ${String(pass.report[k] ?? 0)}`).join(", ")
+        ["due", "refreshed", "validated", "warned", "skipped", "needs_reauth", "failed"].map((k) => `${k} ${String(pass.report[k] ?? 0)}`).join(", ") +
+        failedByReason(pass.report["failed_by_reason"])
   )
   const hooks = report.webhooks
   out.push(`webhooks: ${hooks.pending} pending${hooks.oldestPending === null ? "" : ` (oldest ${ago(hooks.oldestPending, report.at)})`}, ${hooks.failed} failed`)

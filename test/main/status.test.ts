@@ -20,7 +20,7 @@ const seed = async (url: string) => {
            ('st-f2', 'bing', 'active', now() + interval '2 hours', 1, now() - interval '10 minutes');
     insert into oauth_connections (user_id, platform, status) values ('st-dead', 'bing', 'needs_reauth'), ('st-gone', 'wix', 'disconnected');
     insert into monitor_passes (finished_at, duration_ms, report)
-    values (now() - interval '40 seconds', 812, '{"due": 7, "refreshed": 5, "validated": 0, "warned": 1, "skipped": 0, "needs_reauth": 1, "failed": 1}');
+    values (now() - interval '40 seconds', 812, '{"due": 7, "refreshed": 5, "validated": 0, "warned": 1, "skipped": 0, "needs_reauth": 1, "failed": 1, "failed_by_reason": {"ProviderUnavailable": 1, "RateLimited": 0}}');
     insert into webhook_deliveries (message_id, endpoint, type, body, user_id, platform, status, created_at)
     values ('a', 'app', 'connection.connected', '{}', 'st-1', 'gsc', 'pending', now() - interval '5 minutes'),
            ('b', 'app', 'connection.connected', '{}', 'st-2', 'gsc', 'pending', now()),
@@ -56,7 +56,7 @@ describe("status", () => {
     expect(out).toMatch(/gsc\s+4\s+0\s+0\s+0/)
     expect(out).toContain("due within the hour: gsc 3")
     expect(out).toMatch(/failing: bing 2 for 3\.0 h \(at most 4 failures in a row\)/)
-    expect(out).toMatch(/last monitor pass: 4\d s ago, 812 ms: due 7, refreshed 5, validated 0, warned 1, skipped 0, needs_reauth 1, failed 1/)
+    expect(out).toMatch(/last monitor pass: 4\d s ago, 812 ms: due 7, refreshed 5, validated 0, warned 1, skipped 0, needs_reauth 1, failed 1 \(ProviderUnavailable 1\)$/m)
     expect(out).toContain("webhooks: 2 pending (oldest 5 min), 1 failed")
     // No colour codes when the output is not a terminal.
     expect(out).not.toContain("\u001b[")

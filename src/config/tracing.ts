@@ -1,5 +1,13 @@
-import { Config, Duration, Either, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 import * as Rules from "./rules.js"
+
+/** Which traces are recorded: OpenTelemetry's samplers, as OTEL_TRACES_SAMPLER names them. */
+export interface Sampler {
+  /** A span with a parent is recorded when its parent is (the parentbased_ samplers). */
+  readonly parentBased: boolean
+  /** The share of traces recorded otherwise: 1 always_on, 0 always_off, or traceidratio's argument. */
+  readonly ratio: number
+}
 
 /** Where and how the spans are exported (OTLP over HTTP), when tracing is on. */
 export interface TracingSettings {
@@ -15,7 +23,32 @@ export interface TracingSettings {
   readonly exportInterval: Duration.Duration
   /** At most this many spans per export, sent as soon as there are this many (OTEL_BSP_MAX_EXPORT_BATCH_SIZE). */
   readonly maxBatchSize: number
+  /** Which traces are recorded (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG). */
+  readonly sampler: Sampler
 }
+
+const SAMPLERS = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"] as const
+type SamplerName = typeof SAMPLERS[number]
+
+const parseSampler: Rules.Parser<SamplerName> = (raw) => {
+  const value = raw.trim().toLowerCase()
+  const found = SAMPLERS.find((name) => name === value)
+  return found === undefined ? Either.left(`must be one of ${SAMPLERS.join(", ")}`) : Either.right(found)
+}
+
+/** The sampler of OTEL_TRACES_SAMPLER; its argument is the ratio of the traceidratio ones. */
+const samplerConfig: Config.Config<Sampler> = Config.all({
+  name: Rules.checked("OTEL_TRACES_SAMPLER", parseSampler).pipe(Config.withDefault<SamplerName>("parentbased_always_on")),
+  ratio: Rules.checked("OTEL_TRACES_SAMPLER_ARG", Rules.numberIn(0, 1)).pipe(Config.option)
+}).pipe(Config.mapOrFail(({ name, ratio }): Either.Either<Sampler, ConfigError.ConfigError> => {
+  const parentBased = name.startsWith("parentbased_")
+  if (name.endsWith("always_on")) return Either.right({ parentBased, ratio: 1 })
+  if (name.endsWith("always_off")) return Either.right({ parentBased, ratio: 0 })
+  return Option.match(ratio, {
+    onNone: () => Either.left(ConfigError.InvalidData([], `OTEL_TRACES_SAMPLER_ARG: is required with OTEL_TRACES_SAMPLER=${name} (a ratio from 0 to 1)`)),
+    onSome: (r) => Either.right({ parentBased, ratio: r })
+  })
+}))
 
 /** `key=value,key=value` with percent-encoded values, as the OpenTelemetry variables are written. */
 const parsePairs = (raw: string): Either.Either<Readonly<Record<string, string>>, string> => {
@@ -67,7 +100,8 @@ export const tracingConfig: Config.Config<Option.Option<TracingSettings>> = Conf
     Config.map(Duration.millis),
     Config.withDefault(Duration.seconds(5))
   ),
-  maxBatchSize: Rules.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, { min: 1, max: 100_000 })
+  maxBatchSize: Rules.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, { min: 1, max: 100_000 }),
+  sampler: samplerConfig
 }).pipe(Config.map((c): Option.Option<TracingSettings> => {
   const url = Option.orElse(c.tracesEndpoint, () => Option.map(c.endpoint, tracesOf))
   if (c.disabled || Option.isNone(url)) return Option.none()
@@ -78,6 +112,7 @@ export const tracingConfig: Config.Config<Option.Option<TracingSettings>> = Conf
     serviceName: c.serviceName.trim() === "" ? "oauth-integrations" : c.serviceName.trim(),
     resourceAttributes: c.resourceAttributes,
     exportInterval: c.exportInterval,
-    maxBatchSize: c.maxBatchSize
+    maxBatchSize: c.maxBatchSize,
+    sampler: c.sampler
   })
 }))

@@ -6,10 +6,11 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { DeployEnvConfig } from "../config/DeployEnv.js"
 import { type TracingSettings, tracingConfig } from "../config/tracing.js"
 import { packageVersion } from "../oauth/userAgent.js"
+import { withSampler } from "./sampling.js"
 
-/** The OTLP/HTTP exporter of the settings: spans sent in batches, the last ones when the command ends. */
+/** The OTLP/HTTP exporter of the settings: the sampled spans sent in batches, the last ones when the command ends. */
 export const otlpTracerLayer = (settings: TracingSettings, deployEnv: string): Layer.Layer<never> =>
-  OtlpTracer.layer({
+  Layer.unwrapScoped(Effect.map(OtlpTracer.make({
     url: settings.url.href,
     headers: Redacted.value(settings.headers),
     resource: {
@@ -25,7 +26,7 @@ export const otlpTracerLayer = (settings: TracingSettings, deployEnv: string): L
     exportInterval: settings.exportInterval,
     maxBatchSize: settings.maxBatchSize,
     shutdownTimeout: "3 seconds"
-  }).pipe(
+  }), (tracer) => Layer.setTracer(withSampler(tracer, settings.sampler)))).pipe(
     Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
     Layer.provide(FetchHttpClient.layer)
   )

@@ -180,6 +180,21 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       expect(body).toContain("monitor.pass")
       expect(body).toContain("platform.refresh")
       expect(body).not.toContain(fake.issuedTokens()[0]!)
+
+      // The same pass with every trace left out: nothing is sent.
+      await seedDue(url, key, fake, "gsc", ["once-3"])
+      const before = collector.requests.length
+      const refreshed = fake.stats.refreshes
+      const unsampled = startService(["monitor", "--once"], {
+        ...serviceEnv(key),
+        DATABASE_URL: url,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/custom/traces`,
+        OTEL_TRACES_SAMPLER: "always_off",
+        ...fake.env(redirectUri("gsc"))
+      }, scratchDirectory())
+      expect((await unsampled.exit).code).toBe(0)
+      expect(fake.stats.refreshes).toBeGreaterThan(refreshed)
+      expect(collector.requests.length).toBe(before)
     } finally {
       await fake.close()
       await collector.close()

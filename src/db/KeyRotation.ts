@@ -40,6 +40,21 @@ const batchResult = <Row>(
 
 const buffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+/** Each row re-sealed by `reseal` (Left: no configured key opens it): what to write, and how many rows no key opened. */
+const resealRows = <Row, Resealed>(rows: ReadonlyArray<Row>, reseal: (row: Row) => Either.Either<Resealed, unknown>) => {
+  const done: Array<Resealed> = []
+  let unreadable = 0
+  for (const row of rows) {
+    const resealed = reseal(row)
+    if (Either.isLeft(resealed)) unreadable++
+    else done.push(resealed.right)
+  }
+  return { done, unreadable }
+}
+
+/** A column that must hold a ciphertext: a row without one is as unreadable as one no key opens. */
+const present = <A>(value: A | null): Either.Either<A, "missing"> => (value === null ? Either.left("missing") : Either.right(value))
+
 /**
  * Re-sealing under the current key (the first of TOKEN_ENCRYPTION_KEYS), online: rows are read
  * in batches by key, opened with the key that sealed them and sealed again, and written in one
@@ -85,24 +100,19 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
           refreshToken: Uint8Array | null
         }>`select id, user_id, platform, account_id, key_id, access_token, refresh_token from oauth_connections
           where key_id is not null and key_id <> ${current} and id > ${after}::uuid order by id limit ${limit}`
-        const done: Array<{ id: string; keyId: string; oldAccess: Buffer | null; oldRefresh: Buffer | null; access: Buffer | null; refresh: Buffer | null }> = []
-        let unreadable = 0
-        for (const row of rows) {
-          const access = reseal(row.keyId, row.accessToken, connectionContext(row, "access_token"))
-          const refresh = reseal(row.keyId, row.refreshToken, connectionContext(row, "refresh_token"))
-          if (Either.isLeft(access) || Either.isLeft(refresh)) {
-            unreadable++
-            continue
-          }
-          done.push({
-            id: row.id,
-            keyId: row.keyId,
-            oldAccess: row.accessToken === null ? null : buffer(row.accessToken),
-            oldRefresh: row.refreshToken === null ? null : buffer(row.refreshToken),
-            access: access.right,
-            refresh: refresh.right
-          })
-        }
+        const { done, unreadable } = resealRows(rows, (row) =>
+          Either.zipWith(
+            reseal(row.keyId, row.accessToken, connectionContext(row, "access_token")),
+            reseal(row.keyId, row.refreshToken, connectionContext(row, "refresh_token")),
+            (access, refresh) => ({
+              id: row.id,
+              keyId: row.keyId,
+              oldAccess: row.accessToken === null ? null : buffer(row.accessToken),
+              oldRefresh: row.refreshToken === null ? null : buffer(row.refreshToken),
+              access,
+              refresh
+            })
+          ))
         const written = done.length === 0 ? [] : yield* sql<{ id: string }>`update oauth_connections c
           set access_token = i.access, refresh_token = i.refresh, key_id = ${current}
           from unnest(${done.map((d) => d.id)}::uuid[], ${done.map((d) => d.keyId)}::text[], ${done.map((d) => d.oldAccess)}::bytea[],
@@ -126,17 +136,12 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
           refreshToken: Uint8Array | null
         }>`select id, user_id, platform, account_id, key_id, access_token, refresh_token from oauth_pending_grants
           where key_id <> ${current} and id > ${after}::uuid order by id limit ${limit}`
-        const done: Array<{ id: string; keyId: string; oldAccess: Buffer; access: Buffer; refresh: Buffer | null }> = []
-        let unreadable = 0
-        for (const row of rows) {
-          const access = reseal(row.keyId, row.accessToken, pendingContext(row.id, row, "access_token"))
-          const refresh = reseal(row.keyId, row.refreshToken, pendingContext(row.id, row, "refresh_token"))
-          if (Either.isLeft(access) || Either.isLeft(refresh) || access.right === null) {
-            unreadable++
-            continue
-          }
-          done.push({ id: row.id, keyId: row.keyId, oldAccess: buffer(row.accessToken), access: access.right, refresh: refresh.right })
-        }
+        const { done, unreadable } = resealRows(rows, (row) =>
+          Either.zipWith(
+            Either.flatMap(reseal(row.keyId, row.accessToken, pendingContext(row.id, row, "access_token")), present),
+            reseal(row.keyId, row.refreshToken, pendingContext(row.id, row, "refresh_token")),
+            (access, refresh) => ({ id: row.id, keyId: row.keyId, oldAccess: buffer(row.accessToken), access, refresh })
+          ))
         // A pending grant is never rewritten, only deleted: the old access token identifies the row as read.
         const written = done.length === 0 ? [] : yield* sql<{ id: string }>`update oauth_pending_grants g
           set access_token = i.access, refresh_token = i.refresh, key_id = ${current}
@@ -154,16 +159,11 @@ export class KeyRotation extends Effect.Service<KeyRotation>()("Integrations/Key
           select state_hash, user_id, platform, key_id, code_verifier from oauth_states
           where code_verifier is not null and key_id is not null and key_id <> ${current}
             and encode(state_hash, 'hex') > ${after} order by encode(state_hash, 'hex') limit ${limit}`
-        const done: Array<{ hash: Buffer; keyId: string; old: Buffer; verifier: Buffer }> = []
-        let unreadable = 0
-        for (const row of rows) {
-          const verifier = reseal(row.keyId, row.codeVerifier, stateContext(row.stateHash, row.userId, row.platform))
-          if (Either.isLeft(verifier) || verifier.right === null) {
-            unreadable++
-            continue
-          }
-          done.push({ hash: buffer(row.stateHash), keyId: row.keyId, old: buffer(row.codeVerifier), verifier: verifier.right })
-        }
+        const { done, unreadable } = resealRows(rows, (row) =>
+          Either.map(
+            Either.flatMap(reseal(row.keyId, row.codeVerifier, stateContext(row.stateHash, row.userId, row.platform)), present),
+            (verifier) => ({ hash: buffer(row.stateHash), keyId: row.keyId, old: buffer(row.codeVerifier), verifier })
+          ))
         const written = done.length === 0 ? [] : yield* sql<{ n: number }>`update oauth_states s
           set code_verifier = i.verifier, key_id = ${current}
           from unnest(${done.map((d) => d.hash)}::bytea[], ${done.map((d) => d.keyId)}::text[], ${done.map((d) => d.old)}::bytea[],

@@ -110,4 +110,47 @@ describe("rotate-keys on PostgreSQL", () => {
         expect(states).toBeDefined()
       }))
     }).pipe(Effect.provide(TestDatabaseLive)), { timeout: 60_000 })
+
+  it.effect("rows no configured key opens are counted as unreadable, in every table, and left as they are", () =>
+    Effect.gen(function*() {
+      const k3 = randomKey("k3")
+      const now = new Date()
+      const hash = createHash("sha256").update("lost-state").digest()
+      yield* withKeys([k3])(Effect.gen(function*() {
+        const connections = yield* ConnectionRepository
+        const pending = yield* PendingGrantRepository
+        const states = yield* StateRepository
+        const cipher = yield* TokenCipher
+        for (const i of [1, 3]) yield* connections.upsert({ userId: `lost-${i}`, platform: "gsc", accountId: "", tokens: tokens(i), providerData: {} }, now)
+        yield* pending.create({
+          confirmationHash: createHash("sha256").update("lost-code").digest(),
+          userId: "lost-pending",
+          platform: "gsc",
+          accountId: "acc",
+          tokens: tokens(1),
+          providerData: {},
+          flowStartedAt: now,
+          confirmBy: new Date(now.getTime() + 600_000)
+        }, now)
+        const verifier = yield* cipher.seal(Redacted.make("lost-verifier"), stateContext(hash, "lost-state", "gsc"))
+        yield* states.create({
+          stateHash: hash,
+          userId: "lost-state",
+          platform: "gsc",
+          codeVerifier: verifier,
+          redirectUri: "https://app.example.com/oauth/gsc/callback",
+          returnTo: null,
+          mode: "redirect",
+          expiresAt: new Date(now.getTime() + 600_000)
+        }, now, 10)
+      }))
+      // k3 is gone: nothing opens these rows, so nothing is written to them.
+      const { after, totals } = yield* withKeys([k2, k1])(Effect.gen(function*() {
+        const rotation = yield* KeyRotation
+        const totals = yield* rotation.rotate(() => Effect.void, 5)
+        return { after: yield* rotation.usage, totals }
+      }))
+      expect(totals).toEqual({ resealed: 0, changed: 0, unreadable: 4 })
+      expect(after.map((u) => [u.keyId, u.table, u.rows])).toEqual([["k3", "authorization_requests", 1], ["k3", "connections", 2], ["k3", "pending_grants", 1]])
+    }).pipe(Effect.provide(TestDatabaseLive)), { timeout: 60_000 })
 })

@@ -56,29 +56,33 @@ const docs = {
   url: option("--url", "Also ask the running instance at this URL for its circuit breakers (/health/providers)", { value: "url" })
 }
 
-export const COMMANDS: ReadonlyArray<CommandDoc> = [
-  { name: "serve", description: "Run the HTTP API and, unless MONITOR_ENABLED=false, the token monitor (what npm start runs)", options: [] },
-  { name: "monitor", description: "Run the token monitor and the webhook deliveries without the API", options: [docs.once] },
-  { name: "migrate", description: "Apply pending database migrations and exit (serve and monitor apply them too)", options: [] },
-  {
+/** Each command, by name: the parser's descriptions and the help's. */
+const commands = {
+  serve: { name: "serve", description: "Run the HTTP API and, unless MONITOR_ENABLED=false, the token monitor (what npm start runs)", options: [] },
+  monitor: { name: "monitor", description: "Run the token monitor and the webhook deliveries without the API", options: [docs.once] },
+  migrate: { name: "migrate", description: "Apply pending database migrations and exit (serve and monitor apply them too)", options: [] },
+  backfill: {
     name: "backfill",
     args: "[<source>...]",
     description: "Bring the connections of the legacy SQLite databases in (read-only on them; a re-run imports nothing new)",
     options: [docs.workspace, docs.dryRun, docs.platform, docs.fernetKey, docs.verify]
   },
-  {
+  rotateKeys: {
     name: "rotate-keys",
     description: "Re-seal every stored secret under the first key of TOKEN_ENCRYPTION_KEYS, online beside running replicas; a second run continues",
     options: [docs.keyStatus]
   },
-  {
+  status: {
     name: "status",
     description: "Print connections per platform and status, those due within the hour, those failing, the last monitor pass and the pending webhook deliveries",
     options: [docs.json, docs.url]
   }
-]
+} satisfies Record<string, CommandDoc>
 
-const described = (name: string) => COMMANDS.find((c) => c.name === name)?.description ?? ""
+export const COMMANDS: ReadonlyArray<CommandDoc> = Object.values(commands)
+
+/** An option's name as the parser takes it (`--once` → `once`). */
+const flag = (option: OptionDoc) => option.name.slice(2)
 
 /**
  * `serve | monitor [--once] | migrate | backfill | rotate-keys [--status] | status [--json] [--url]`;
@@ -88,27 +92,27 @@ const described = (name: string) => COMMANDS.find((c) => c.name === name)?.descr
 export const makeCli = <EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>(
   programs: Programs<EServe, EMonitor, EOnce, EMigrate, EBackfill, ERotate, EStatus, R>
 ) => {
-  const serve = Command.make("serve", {}, () => Layer.launch(programs.serve)).pipe(Command.withDescription(described("serve")))
-  const once = Options.boolean("once").pipe(Options.withDescription(docs.once.description))
-  const monitor = Command.make("monitor", { once }, ({ once }): Effect.Effect<void, EOnce | EMonitor, R> => once ? programs.monitorOnce : Layer.launch(programs.monitor)).pipe(
-    Command.withDescription(described("monitor"))
+  const serve = Command.make(commands.serve.name, {}, () => Layer.launch(programs.serve)).pipe(Command.withDescription(commands.serve.description))
+  const once = Options.boolean(flag(docs.once)).pipe(Options.withDescription(docs.once.description))
+  const monitor = Command.make(commands.monitor.name, { once }, ({ once }): Effect.Effect<void, EOnce | EMonitor, R> => once ? programs.monitorOnce : Layer.launch(programs.monitor)).pipe(
+    Command.withDescription(commands.monitor.description)
   )
-  const migrate = Command.make("migrate", {}, () => programs.migrate).pipe(Command.withDescription(described("migrate")))
-  const backfill = Command.make("backfill", {
+  const migrate = Command.make(commands.migrate.name, {}, () => programs.migrate).pipe(Command.withDescription(commands.migrate.description))
+  const backfill = Command.make(commands.backfill.name, {
     sources: Args.text({ name: "source" }).pipe(Args.withDescription(docs.source), Args.repeated),
-    workspace: Options.directory("workspace", { exists: "yes" }).pipe(Options.withDescription(docs.workspace.description), Options.optional),
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription(docs.dryRun.description)),
-    platforms: Options.choice("platform", ["gsc", "bing", "wordpress", "wix"]).pipe(Options.withDescription(docs.platform.description), Options.repeated),
-    fernetKeys: Options.redacted("fernet-key").pipe(Options.withDescription(docs.fernetKey.description), Options.repeated),
-    verify: Options.boolean("verify").pipe(Options.withDescription(docs.verify.description))
-  }, (args) => programs.backfill(args)).pipe(Command.withDescription(described("backfill")))
-  const rotateKeys = Command.make("rotate-keys", {
-    status: Options.boolean("status").pipe(Options.withDescription(docs.keyStatus.description))
-  }, (options) => programs.rotateKeys(options)).pipe(Command.withDescription(described("rotate-keys")))
-  const status = Command.make("status", {
-    json: Options.boolean("json").pipe(Options.withDescription(docs.json.description)),
-    url: Options.text("url").pipe(Options.withDescription(docs.url.description), Options.optional)
-  }, (options) => programs.status(options)).pipe(Command.withDescription(described("status")))
+    workspace: Options.directory(flag(docs.workspace), { exists: "yes" }).pipe(Options.withDescription(docs.workspace.description), Options.optional),
+    dryRun: Options.boolean(flag(docs.dryRun)).pipe(Options.withDescription(docs.dryRun.description)),
+    platforms: Options.choice(flag(docs.platform), ["gsc", "bing", "wordpress", "wix"]).pipe(Options.withDescription(docs.platform.description), Options.repeated),
+    fernetKeys: Options.redacted(flag(docs.fernetKey)).pipe(Options.withDescription(docs.fernetKey.description), Options.repeated),
+    verify: Options.boolean(flag(docs.verify)).pipe(Options.withDescription(docs.verify.description))
+  }, (args) => programs.backfill(args)).pipe(Command.withDescription(commands.backfill.description))
+  const rotateKeys = Command.make(commands.rotateKeys.name, {
+    status: Options.boolean(flag(docs.keyStatus)).pipe(Options.withDescription(docs.keyStatus.description))
+  }, (options) => programs.rotateKeys(options)).pipe(Command.withDescription(commands.rotateKeys.description))
+  const status = Command.make(commands.status.name, {
+    json: Options.boolean(flag(docs.json)).pipe(Options.withDescription(docs.json.description)),
+    url: Options.text(flag(docs.url)).pipe(Options.withDescription(docs.url.description), Options.optional)
+  }, (options) => programs.status(options)).pipe(Command.withDescription(commands.status.description))
   const root = Command.make(PROGRAM).pipe(
     Command.withDescription("OAuth integrations service"),
     Command.withSubcommands([serve, monitor, migrate, backfill, rotateKeys, status])

@@ -27,7 +27,10 @@ const REFUSED: Readonly<Record<string, string>> = {
   "--completions": `see ${PROGRAM} --help`
 }
 
-const optionUsage = (option: OptionDoc) => `[${option.name}${option.value === undefined ? "" : ` <${option.value}>`}]${option.repeatable === true ? "..." : ""}`
+/** `--name`, with `<value>` when it takes one. */
+const optionText = (option: OptionDoc) => `${option.name}${option.value === undefined ? "" : ` <${option.value}>`}`
+
+const optionUsage = (option: OptionDoc) => `[${optionText(option)}]${option.repeatable === true ? "..." : ""}`
 
 const usageOf = (command: CommandDoc) =>
   [PROGRAM, command.name, ...command.options.map(optionUsage), ...(command.args === undefined ? [] : [command.args])].join(" ")
@@ -86,10 +89,7 @@ export const commandHelp = (command: CommandDoc, tty: boolean) =>
     "",
     heading("Options:", tty),
     columns([
-      ...command.options.map((o): readonly [string, string] => [
-        `${o.name}${o.value === undefined ? "" : ` <${o.value}>`}`,
-        `${o.description}${o.repeatable === true ? " (may be repeated)" : ""}`
-      ]),
+      ...command.options.map((o): readonly [string, string] => [optionText(o), `${o.description}${o.repeatable === true ? " (may be repeated)" : ""}`]),
       ["-h, --help", "Show this help"]
     ]),
     ""

@@ -31,6 +31,9 @@ export const lineLogger = (tty: boolean) =>
     globalThis.console.log(Cause.isEmpty(cause) ? line : `${line}\n${Cause.pretty(cause, { renderErrorCause: true })}`)
   })
 
+/** Development's logger in place of Effect's default one. */
+const lineLoggerLive = Logger.replace(Logger.defaultLogger, lineLogger(process.stdout.isTTY === true))
+
 /**
  * The logger: a line per entry in development (lineLogger), one JSON object per line elsewhere (LOG_FORMAT
  * overrides), at LOG_LEVEL. Invalid values fall back to the defaults here; AppConfig
@@ -42,9 +45,7 @@ export const LoggingLive = Layer.unwrapEffect(
     const format = yield* Config.literal("pretty", "json")("LOG_FORMAT").pipe(Config.option)
     const level = yield* Config.logLevel("LOG_LEVEL").pipe(Config.option)
     const dev = Option.match(env, { onNone: () => true, onSome: isDevelopment })
-    const logger = Option.getOrElse(format, () => (dev ? "pretty" : "json")) === "json"
-      ? Logger.json
-      : Logger.replace(Logger.defaultLogger, lineLogger(process.stdout.isTTY === true))
+    const logger = Option.getOrElse(format, () => (dev ? "pretty" : "json")) === "json" ? Logger.json : lineLoggerLive
     return Layer.merge(logger, Logger.minimumLogLevel(Option.getOrElse(level, () => LogLevel.Info)))
-  }).pipe(Effect.orElseSucceed(() => Logger.replace(Logger.defaultLogger, lineLogger(process.stdout.isTTY === true))))
+  }).pipe(Effect.orElseSucceed(() => lineLoggerLive))
 )

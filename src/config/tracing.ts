@@ -78,6 +78,10 @@ const tracesOf = (base: URL) => new URL(`${base.pathname.replace(/\/+$/, "")}/v1
 
 const pairs = (name: string) => Rules.checked(name, parsePairs).pipe(Config.withDefault<Readonly<Record<string, string>>>({}))
 
+/** Pairs that may hold a secret (an exporter's headers): read as Redacted, so a problem never quotes them. */
+const secretPairs = (name: string) =>
+  Rules.secret(name, (c) => Rules.refine(Config.map(c, Redacted.value), parsePairs).pipe(Config.withDefault<Readonly<Record<string, string>>>({})))
+
 /**
  * The OpenTelemetry variables: tracing is on when an OTLP endpoint is set (and
  * OTEL_SDK_DISABLED is not true). Read by the configuration, which reports their problems
@@ -89,11 +93,8 @@ export const tracingConfig: Config.Config<Option.Option<TracingSettings>> = Conf
   tracesEndpoint: Rules.httpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").pipe(Config.option),
   protocol: Rules.checked("OTEL_EXPORTER_OTLP_PROTOCOL", parseProtocol).pipe(Config.option),
   tracesProtocol: Rules.checked("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parseProtocol).pipe(Config.option),
-  headers: Rules.secret("OTEL_EXPORTER_OTLP_HEADERS", (c) => Rules.refine(Config.map(c, Redacted.value), parsePairs).pipe(Config.withDefault({}))),
-  tracesHeaders: Rules.secret(
-    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-    (c) => Rules.refine(Config.map(c, Redacted.value), parsePairs).pipe(Config.withDefault({}))
-  ),
+  headers: secretPairs("OTEL_EXPORTER_OTLP_HEADERS"),
+  tracesHeaders: secretPairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
   serviceName: Rules.variable("OTEL_SERVICE_NAME", Config.withDefault("oauth-integrations")),
   resourceAttributes: pairs("OTEL_RESOURCE_ATTRIBUTES"),
   exportInterval: Rules.checked("OTEL_BSP_SCHEDULE_DELAY", Rules.integerIn(1, 600_000)).pipe(

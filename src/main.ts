@@ -21,6 +21,7 @@ import { makeRunMainKeepingSignals } from "./runtime.js"
 import { monitorLayer, MonitorLive, TokenMonitor } from "./monitor/TokenMonitor.js"
 import { KeyRotation } from "./db/KeyRotation.js"
 import { MonitorPassRepository } from "./db/MonitorPassRepository.js"
+import { WebhookRepository } from "./db/WebhookRepository.js"
 import { ServicesLive } from "./services.js"
 import { WebhooksLive } from "./webhooks/DeliveryWorker.js"
 
@@ -96,7 +97,7 @@ const cli = makeCli({
   status: (options) =>
     Effect.promise(() => import("./ops/status.js")).pipe(
       Effect.flatMap((ops) => ops.statusCommand(options)),
-      Effect.provide(MonitorPassRepository.Default.pipe(Layer.provideMerge(MigrationStorageLive)))
+      Effect.provide(Layer.mergeAll(MonitorPassRepository.Default, WebhookRepository.Default).pipe(Layer.provideMerge(MigrationStorageLive)))
     ),
   rotateKeys: ({ status }) =>
     Effect.promise(() => import("./keys/command.js")).pipe(

@@ -199,6 +199,14 @@ export class WebhookRepository extends Effect.Service<WebhookRepository>()("Inte
       oldestPending: sql<{ readonly at: Date | null }>`select min(created_at) as at from webhook_deliveries where status = 'pending'`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]?.at ?? null)),
         orUnavailable
+      ),
+      /** The deliveries waiting and those given up on, and when the oldest waiting one was stored (for `status`). */
+      backlog: sql<{ readonly pending: number; readonly failed: number; readonly oldestPending: Date | null }>`
+        select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'failed')::int as failed,
+          min(created_at) filter (where status = 'pending') as oldest_pending
+        from webhook_deliveries`.pipe(
+        Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, failed: rows[0]?.failed ?? 0, oldestPending: rows[0]?.oldestPending ?? null })),
+        orUnavailable
       )
     } as const
   })

@@ -30,12 +30,15 @@ export const usageTable = (usage: ReadonlyArray<KeyUsage>, configured: ReadonlyA
   return [line(header), ...rows.map(line)].join("\n")
 }
 
-/** `rotate-keys --status`: rows per key id. */
-export const keyStatus = Effect.gen(function*() {
+/** The rows per key id as they are now, against the configured keys. */
+const printUsage = Effect.gen(function*() {
   const rotation = yield* KeyRotation
   const { encryptionKeys } = yield* AppConfig
   yield* Console.log(usageTable(yield* rotation.usage, encryptionKeys.map((k) => k.id)))
 })
+
+/** `rotate-keys --status`: rows per key id. */
+export const keyStatus = printUsage
 
 /**
  * `rotate-keys`: every secret re-sealed under the first key of TOKEN_ENCRYPTION_KEYS, online,
@@ -44,7 +47,6 @@ export const keyStatus = Effect.gen(function*() {
  */
 export const rotateKeys = Effect.gen(function*() {
   const rotation = yield* KeyRotation
-  const { encryptionKeys } = yield* AppConfig
   const { finish, reporter } = yield* makeTerminalReporter(process.stderr, "rotate-keys")
   yield* reporter.total(yield* rotation.remaining)
   const totals = yield* rotation.rotate((_, batch) => reporter.advance(batch.resealed + batch.changed + batch.unreadable))
@@ -52,6 +54,6 @@ export const rotateKeys = Effect.gen(function*() {
   yield* Console.log(
     `re-sealed under ${rotation.current}: ${totals.resealed}; rewritten meanwhile by the service (already current): ${totals.changed}; unreadable: ${totals.unreadable}`
   )
-  yield* Console.log(usageTable(yield* rotation.usage, encryptionKeys.map((k) => k.id)))
+  yield* printUsage
   if (totals.unreadable > 0) return yield* new RotationIncomplete({ unreadable: totals.unreadable })
 })

@@ -2,6 +2,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Console, Data, Effect, Option } from "effect"
 import { orUnavailable } from "../db/Database.js"
 import { MonitorPassRepository } from "../db/MonitorPassRepository.js"
+import { WebhookRepository } from "../db/WebhookRepository.js"
 
 /** `status --url`: the instance did not answer /health/providers. */
 export class InstanceUnreachable extends Data.TaggedError("InstanceUnreachable")<{ readonly url: string; readonly why: string }> {
@@ -24,6 +25,7 @@ export interface StatusReport {
 export const readStatus = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const passes = yield* MonitorPassRepository
+  const webhooks = yield* WebhookRepository
   const [now] = yield* sql<{ now: Date }>`select now() as now`.pipe(orUnavailable)
   const connections = yield* sql<{ platform: string; status: string; count: number }>`
     select platform, status, count(*)::int as count from oauth_connections group by 1, 2 order by 1, 2`.pipe(orUnavailable)
@@ -34,10 +36,7 @@ export const readStatus = Effect.gen(function*() {
   const failing = yield* sql<{ platform: string; count: number; since: Date | null; mostFailures: number }>`
     select platform, count(*)::int as count, min(failing_since) as since, max(refresh_failures)::int as most_failures
     from oauth_connections where status = 'active' and refresh_failures > 0 group by 1 order by 1`.pipe(orUnavailable)
-  const [hooks] = yield* sql<{ pending: number; failed: number; oldestPending: Date | null }>`
-    select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'failed')::int as failed,
-      min(created_at) filter (where status = 'pending') as oldest_pending
-    from webhook_deliveries`.pipe(orUnavailable)
+  const hooks = yield* webhooks.backlog
   const last = yield* passes.last
   return {
     at: (now?.now ?? new Date(yield* Clock.currentTimeMillis)).toISOString(),
@@ -48,7 +47,7 @@ export const readStatus = Effect.gen(function*() {
       onNone: () => null,
       onSome: (p) => ({ finishedAt: p.finishedAt.toISOString(), durationMs: p.durationMs, report: p.report })
     }),
-    webhooks: { pending: hooks?.pending ?? 0, failed: hooks?.failed ?? 0, oldestPending: hooks?.oldestPending?.toISOString() ?? null }
+    webhooks: { ...hooks, oldestPending: hooks.oldestPending?.toISOString() ?? null }
   } satisfies StatusReport
 })
 

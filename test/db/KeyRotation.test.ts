@@ -33,43 +33,51 @@ const tokens = (i: number) => ({
   expiresAt: new Date(Date.now() + 3_600_000)
 })
 
+/**
+ * Stores, under the keyring in context, a connection per user (`<prefix>-<i>`), a pending grant
+ * (its confirmation code `<prefix>-code`) and an authorization request with a verifier (its
+ * state `<prefix>-state`).
+ */
+const seedSealed = (prefix: string, users: ReadonlyArray<number>, now: Date) =>
+  Effect.gen(function*() {
+    const connections = yield* ConnectionRepository
+    const pending = yield* PendingGrantRepository
+    const states = yield* StateRepository
+    const cipher = yield* TokenCipher
+    for (const i of users) {
+      yield* connections.upsert({ userId: `${prefix}-${i}`, platform: "gsc", accountId: "", tokens: tokens(i), providerData: {} }, now)
+    }
+    yield* pending.create({
+      confirmationHash: createHash("sha256").update(`${prefix}-code`).digest(),
+      userId: `${prefix}-pending`,
+      platform: "gsc",
+      accountId: "acc",
+      tokens: tokens(1),
+      providerData: {},
+      flowStartedAt: now,
+      confirmBy: new Date(now.getTime() + 600_000)
+    }, now)
+    const hash = createHash("sha256").update(`${prefix}-state`).digest()
+    const verifier = yield* cipher.seal(Redacted.make(`${prefix}-verifier`), stateContext(hash, `${prefix}-state`, "gsc"))
+    yield* states.create({
+      stateHash: hash,
+      userId: `${prefix}-state`,
+      platform: "gsc",
+      codeVerifier: verifier,
+      redirectUri: "https://app.example.com/oauth/gsc/callback",
+      returnTo: null,
+      mode: "redirect",
+      expiresAt: new Date(now.getTime() + 600_000)
+    }, now, 10)
+  })
+
 describe("rotate-keys on PostgreSQL", () => {
   it.effect("re-seals every secret under the current key in batches; then the old key can go, and every secret opens", () =>
     Effect.gen(function*() {
       const now = new Date()
       const users = Array.from({ length: 23 }, (_, i) => i)
       // Sealed under k1.
-      yield* withKeys([k1])(Effect.gen(function*() {
-        const connections = yield* ConnectionRepository
-        const pending = yield* PendingGrantRepository
-        const states = yield* StateRepository
-        const cipher = yield* TokenCipher
-        for (const i of users) {
-          yield* connections.upsert({ userId: `kr-${i}`, platform: "gsc", accountId: "", tokens: tokens(i), providerData: {} }, now)
-        }
-        yield* pending.create({
-          confirmationHash: createHash("sha256").update("kr-code").digest(),
-          userId: "kr-pending",
-          platform: "gsc",
-          accountId: "acc",
-          tokens: tokens(1),
-          providerData: {},
-          flowStartedAt: now,
-          confirmBy: new Date(now.getTime() + 600_000)
-        }, now)
-        const hash = createHash("sha256").update("kr-state").digest()
-        const verifier = yield* cipher.seal(Redacted.make("kr-verifier"), stateContext(hash, "kr-state", "gsc"))
-        yield* states.create({
-          stateHash: hash,
-          userId: "kr-state",
-          platform: "gsc",
-          codeVerifier: verifier,
-          redirectUri: "https://app.example.com/oauth/gsc/callback",
-          returnTo: null,
-          mode: "redirect",
-          expiresAt: new Date(now.getTime() + 600_000)
-        }, now, 10)
-      }))
+      yield* withKeys([k1])(seedSealed("kr", users, now))
 
       // k2 first: it seals; k1 still opens. Batches of 5, so every table takes several.
       const { after, before, progress, totals } = yield* withKeys([k2, k1])(Effect.gen(function*() {
@@ -115,35 +123,7 @@ describe("rotate-keys on PostgreSQL", () => {
     Effect.gen(function*() {
       const k3 = randomKey("k3")
       const now = new Date()
-      const hash = createHash("sha256").update("lost-state").digest()
-      yield* withKeys([k3])(Effect.gen(function*() {
-        const connections = yield* ConnectionRepository
-        const pending = yield* PendingGrantRepository
-        const states = yield* StateRepository
-        const cipher = yield* TokenCipher
-        for (const i of [1, 3]) yield* connections.upsert({ userId: `lost-${i}`, platform: "gsc", accountId: "", tokens: tokens(i), providerData: {} }, now)
-        yield* pending.create({
-          confirmationHash: createHash("sha256").update("lost-code").digest(),
-          userId: "lost-pending",
-          platform: "gsc",
-          accountId: "acc",
-          tokens: tokens(1),
-          providerData: {},
-          flowStartedAt: now,
-          confirmBy: new Date(now.getTime() + 600_000)
-        }, now)
-        const verifier = yield* cipher.seal(Redacted.make("lost-verifier"), stateContext(hash, "lost-state", "gsc"))
-        yield* states.create({
-          stateHash: hash,
-          userId: "lost-state",
-          platform: "gsc",
-          codeVerifier: verifier,
-          redirectUri: "https://app.example.com/oauth/gsc/callback",
-          returnTo: null,
-          mode: "redirect",
-          expiresAt: new Date(now.getTime() + 600_000)
-        }, now, 10)
-      }))
+      yield* withKeys([k3])(seedSealed("lost", [1, 3], now))
       // k3 is gone: nothing opens these rows, so nothing is written to them.
       const { after, totals } = yield* withKeys([k2, k1])(Effect.gen(function*() {
         const rotation = yield* KeyRotation
